@@ -1,0 +1,100 @@
+"""The app factory: ``create_app(settings)`` builds a FastAPI app with its own engine, so each
+test (and each worker process) gets its own; no module-level app or engine."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from fhir_server.capability import load_capability_statement
+from fhir_server.errors import FhirError, InvalidRequest, MethodNotAllowed, NotFound
+from fhir_server.http.health import router as health_router
+from fhir_server.http.responses import error_response
+from fhir_server.http.routes import router as fhir_router
+from fhir_server.services import Services
+from fhir_server.settings import Settings
+from mappings.patient import MappingContext, format_instant
+from storage.crypto import load_cipher
+from storage.database import create_engine
+from storage.migrate import upgrade_to_head
+from storage.patient_repository import PatientRepository, now
+
+logger = logging.getLogger("fhir_server")
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool | None = None) -> FastAPI:
+    """A new app; ``migrate`` (default: on for SQLite) applies pending migrations at start."""
+    settings = settings or Settings()
+    apply_migrations = settings.is_sqlite if migrate is None else migrate
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if apply_migrations:
+            upgrade_to_head(settings.resolved_database_url)
+        engine = create_engine(settings)
+        context = MappingContext(
+            cipher=load_cipher(settings),
+            phone_region=settings.phone_default_region,
+            mrn_system=settings.mrn_system,
+        )
+        app.state.services = Services(
+            settings=settings,
+            engine=engine,
+            patients=PatientRepository(engine, context),
+            capability_statement=load_capability_statement(
+                base_url=settings.base_url or "", started_at=format_instant(now())
+            ),
+        )
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="FHIR R4 PRM facade",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.include_router(fhir_router, prefix="/fhir")
+    app.include_router(health_router)
+    _install_error_handlers(app)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(FhirError)
+    async def on_fhir_error(_request: Request, error: FhirError) -> Response:
+        return error_response(error)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, error: StarletteHTTPException) -> Response:
+        if error.status_code == 405:
+            return error_response(MethodNotAllowed(
+                f"{request.method} is not allowed on {request.url.path}"))
+        if error.status_code == 404:
+            return error_response(NotFound(f"No FHIR endpoint at {request.url.path[:200]}"))
+        return error_response(InvalidRequest(str(error.detail)))
+
+    @app.exception_handler(RequestValidationError)
+    async def on_validation_error(_request: Request, error: RequestValidationError) -> Response:
+        return error_response(InvalidRequest(f"Invalid request: {error.errors()[:3]}"))
+
+    @app.exception_handler(Exception)
+    async def on_unexpected(request: Request, error: Exception) -> Response:
+        logger.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error_response(FhirError("The server failed to process the request; "
+                                        "the failure is logged"))
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for uvicorn workers: settings from the environment, migrations done by the CLI."""
+    return create_app(Settings(), migrate=False)

@@ -1,0 +1,1 @@
+"""The HTTP face: negotiation, headers, bodies, routes. The only layer that knows HTTP."""

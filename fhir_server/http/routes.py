@@ -1,0 +1,160 @@
+"""The FHIR REST routes under ``/fhir``: one table of interactions, each a few lines that read
+HTTP inputs, call the interaction and render its result. https://hl7.org/fhir/R4/http.html"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from fhir_server.errors import InvalidRequest, NotFound
+from fhir_server.http.body import read_body
+from fhir_server.http.negotiation import JSON_PATCH, check_body_type, response_format
+from fhir_server.http.preconditions import if_match_version, prefer_return
+from fhir_server.http.responses import interaction_response, json_response
+from fhir_server.interactions import create, delete, history, patch, read, update
+from fhir_server.services import Services
+from fhir_server.validation.resource import parse_json, validate_resource
+from storage.patient_repository import PatientRepository
+
+SERVED_TYPES = ("Patient",)
+_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+
+router = APIRouter()
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def base_url(request: Request) -> str:
+    """``FHIR_BASE_URL`` if set, else this request's own ``scheme://host/fhir``."""
+    configured = _services(request).settings.base_url
+    if configured:
+        return configured.rstrip("/")
+    return str(request.base_url).rstrip("/") + "/fhir"
+
+
+def _repository(request: Request, resource_type: str) -> PatientRepository:
+    response_format(request.headers.get("accept"), request.query_params.get("_format"))
+    if resource_type not in SERVED_TYPES:
+        raise NotFound(f"Resource type '{resource_type}' is not served here; "
+                       f"served: {', '.join(SERVED_TYPES)}")
+    return _services(request).patients
+
+
+def _checked_id(resource_id: str) -> str:
+    if not _ID.match(resource_id):
+        raise InvalidRequest(
+            f"'{resource_id[:80]}' is not a valid resource id: 1-64 characters of "
+            "A-Z a-z 0-9 - ."
+        )
+    return resource_id
+
+
+def _version(version_id: str) -> int:
+    if not version_id.isdigit():
+        raise NotFound(f"Version '{version_id[:32]}' does not exist")
+    return int(version_id)
+
+
+async def _resource_body(request: Request, resource_type: str) -> dict[str, Any]:
+    check_body_type(request.headers.get("content-type"))
+    body = await read_body(request, _services(request).settings.max_body_bytes)
+    return validate_resource(parse_json(body), resource_type)
+
+
+def _render(request: Request, result: Any) -> Response:
+    return interaction_response(result, base_url=base_url(request),
+                                prefer=prefer_return(request.headers.get("prefer")))
+
+
+@router.get("/metadata")
+async def capabilities(request: Request) -> Response:
+    """https://hl7.org/fhir/R4/http.html#capabilities"""
+    response_format(request.headers.get("accept"), request.query_params.get("_format"))
+    return json_response(_services(request).capability_statement)
+
+
+@router.post("/{resource_type}")
+async def create_route(request: Request, resource_type: str) -> Response:
+    repository = _repository(request, resource_type)
+    resource = await _resource_body(request, resource_type)
+    result = await create.create(repository, resource,
+                                 if_none_exist=request.headers.get("if-none-exist"))
+    return _render(request, result)
+
+
+@router.get("/{resource_type}/_history")
+async def type_history_route(request: Request, resource_type: str) -> Response:
+    services = _services(request)
+    result = await history.history(
+        _repository(request, resource_type), base_url=base_url(request), resource_id=None,
+        params=dict(request.query_params), default_count=services.settings.page_size_default,
+        max_count=services.settings.page_size_max,
+    )
+    return _render(request, result)
+
+
+@router.get("/{resource_type}/{resource_id}")
+async def read_route(request: Request, resource_type: str, resource_id: str) -> Response:
+    repository = _repository(request, resource_type)
+    return _render(request, await read.read(repository, _checked_id(resource_id)))
+
+
+@router.put("/{resource_type}/{resource_id}")
+async def update_route(request: Request, resource_type: str, resource_id: str) -> Response:
+    repository = _repository(request, resource_type)
+    resource_id = _checked_id(resource_id)
+    if_match = if_match_version(request.headers.get("if-match"))
+    resource = await _resource_body(request, resource_type)
+    return _render(request, await update.update(repository, resource_id, resource,
+                                                if_match=if_match))
+
+
+@router.patch("/{resource_type}/{resource_id}")
+async def patch_route(request: Request, resource_type: str, resource_id: str) -> Response:
+    repository = _repository(request, resource_type)
+    resource_id = _checked_id(resource_id)
+    if_match = if_match_version(request.headers.get("if-match"))
+    content_type = request.headers.get("content-type") or JSON_PATCH
+    check_body_type(content_type, allowed=frozenset({JSON_PATCH}))
+    operations = parse_json(await read_body(request, _services(request).settings.max_body_bytes))
+    result = await patch.patch(
+        repository, resource_id, operations, if_match=if_match,
+        validate=lambda data: validate_resource(data, resource_type),
+    )
+    return _render(request, result)
+
+
+@router.delete("/{resource_type}/{resource_id}")
+async def delete_route(request: Request, resource_type: str, resource_id: str) -> Response:
+    repository = _repository(request, resource_type)
+    return _render(request, await delete.delete(repository, _checked_id(resource_id)))
+
+
+@router.get("/{resource_type}/{resource_id}/_history")
+async def instance_history_route(
+    request: Request, resource_type: str, resource_id: str
+) -> Response:
+    services = _services(request)
+    result = await history.history(
+        _repository(request, resource_type), base_url=base_url(request),
+        resource_id=_checked_id(resource_id), params=dict(request.query_params),
+        default_count=services.settings.page_size_default,
+        max_count=services.settings.page_size_max,
+    )
+    return _render(request, result)
+
+
+@router.get("/{resource_type}/{resource_id}/_history/{version_id}")
+async def vread_route(
+    request: Request, resource_type: str, resource_id: str, version_id: str
+) -> Response:
+    repository = _repository(request, resource_type)
+    return _render(request, await read.vread(repository, _checked_id(resource_id),
+                                             _version(version_id)))

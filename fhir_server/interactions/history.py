@@ -1,0 +1,99 @@
+"""FHIR history for an instance or a type: a Bundle of type history, newest first, paged.
+https://hl7.org/fhir/R4/http.html#history"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from fhir_server.errors import InvalidRequest
+from fhir_server.interactions.result import InteractionResult
+from mappings.patient import format_instant
+from storage.patient_repository import PatientRepository, StoredResource
+
+
+def parse_paging(
+    params: dict[str, str], *, default_count: int, max_count: int
+) -> tuple[int, int, datetime | None]:
+    """(count, offset, since) from ``_count``, ``_offset`` and ``_since``."""
+    count, offset, since = default_count, 0, None
+    if "_count" in params:
+        count = _non_negative_int("_count", params["_count"])
+        count = min(count, max_count)
+    if "_offset" in params:
+        offset = _non_negative_int("_offset", params["_offset"])
+    if "_since" in params:
+        try:
+            since = datetime.fromisoformat(params["_since"].replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidRequest(f"_since '{params['_since']}' is not a FHIR instant") from None
+        if since.tzinfo is None:
+            raise InvalidRequest("_since must include a timezone (an instant)")
+    return count, offset, since
+
+
+def _non_negative_int(name: str, value: str) -> int:
+    if not value.isdigit():
+        raise InvalidRequest(f"{name} '{value}' must be a non-negative integer")
+    return int(value)
+
+
+async def history(
+    repository: PatientRepository,
+    *,
+    base_url: str,
+    resource_id: str | None,
+    params: dict[str, str],
+    default_count: int,
+    max_count: int,
+) -> InteractionResult:
+    count, offset, since = parse_paging(params, default_count=default_count, max_count=max_count)
+    total, versions = await repository.history(
+        resource_id=resource_id, since=since, count=count, offset=offset
+    )
+    path = f"{base_url}/Patient" + (f"/{resource_id}" if resource_id else "") + "/_history"
+    bundle: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "type": "history",
+        "total": total,
+        "link": _links(path, params, count=count, offset=offset, total=total),
+        "entry": [_entry(base_url, version) for version in versions],
+    }
+    if not bundle["entry"]:
+        del bundle["entry"]
+    return InteractionResult(200, "Bundle", body=bundle)
+
+
+def _links(
+    path: str, params: dict[str, str], *, count: int, offset: int, total: int
+) -> list[dict[str, str]]:
+    def url(page_offset: int) -> str:
+        query = {k: v for k, v in params.items() if k not in ("_count", "_offset")}
+        query |= {"_count": str(count), "_offset": str(page_offset)}
+        return f"{path}?{urlencode(query)}"
+
+    links = [{"relation": "self", "url": url(offset)}]
+    if count and offset + count < total:
+        links.append({"relation": "next", "url": url(offset + count)})
+    if offset > 0:
+        links.append({"relation": "previous", "url": url(max(offset - count, 0))})
+    return links
+
+
+def _entry(base_url: str, version: StoredResource) -> dict[str, Any]:
+    full_url = f"{base_url}/Patient/{version.resource_id}"
+    entry: dict[str, Any] = {"fullUrl": full_url}
+    if version.resource is not None:
+        entry["resource"] = version.resource
+    method = version.method if version.method in ("POST", "PUT", "PATCH", "DELETE") else "PUT"
+    entry["request"] = {
+        "method": method,
+        "url": "Patient" if method == "POST" else f"Patient/{version.resource_id}",
+    }
+    entry["response"] = {
+        "status": {"POST": "201 Created", "DELETE": "204 No Content"}.get(method, "200 OK"),
+        "etag": f'W/"{version.version_id}"',
+        "lastModified": format_instant(version.last_updated),
+    }
+    return entry

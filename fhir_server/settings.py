@@ -1,0 +1,38 @@
+"""Server settings, read once from the environment (``FHIR_*`` variables) and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting the server reads; each one is documented in the README."""
+
+    model_config = SettingsConfigDict(env_prefix="FHIR_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("./var"))
+    database_url: str | None = None
+    base_url: str | None = None
+    encryption_keys: str | None = None
+    hash_key: str | None = None
+    phone_default_region: str = "US"
+    mrn_system: str = "urn:prm:mrn"
+    max_body_bytes: int = 1_048_576
+    page_size_default: int = 50
+    page_size_max: int = 1000
+    db_pool_size: int = 10
+    log_level: str = "info"
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The configured database URL, or an SQLite file under the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'fhir.sqlite3').resolve()}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")

@@ -1,0 +1,1 @@
+"""FHIR resource <-> PRM rows, one module per resource type, lossless both ways."""

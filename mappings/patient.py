@@ -1,0 +1,367 @@
+"""Patient <-> PRM rows (``patients`` and its child tables), both ways, lossless.
+
+Columns own the elements they map; every other element is kept in ``patients.remainder`` or a
+child row's ``extra``, so a read returns what was written. Server-set elements (documented in
+the README): ``meta.versionId``, ``meta.lastUpdated`` and, when the client sent none, the MRN
+identifier. SSNs are stored only as ciphertext and keyed hash, never in clear.
+
+The PRM summary columns (legal name, primary phone in E.164, email, first address, race,
+ethnicity, preferred language, emergency contact, status) are derived on write. For race,
+ethnicity, preferred language and emergency contact the columns also win on read: a row the
+PRM changed directly is shown with the element rebuilt from its columns.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from fhir_server.errors import Issue
+from mappings.contact_points import ContactPointError, check_email, phone_to_e164
+from mappings.elements import dump_json, join_element, load_json, order_keys, split_element
+from mappings.patient_demographics import (
+    derive_demographics,
+    rebuild_demographics,
+)
+from storage.crypto import FieldCipher
+from storage.row_set import RowSet
+
+RESOURCE_TYPE = "Patient"
+SSN_SYSTEM = "http://hl7.org/fhir/sid/us-ssn"
+IDENTIFIER_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v2-0203"
+SSN_PATTERN = re.compile(r"^\d{3}-\d{2}-\d{4}$")
+
+PATIENT_ORDER = (
+    "resourceType", "id", "meta", "implicitRules", "language", "text", "contained", "extension",
+    "modifierExtension", "identifier", "active", "name", "telecom", "gender", "birthDate",
+    "deceasedBoolean", "deceasedDateTime", "address", "maritalStatus", "multipleBirthBoolean",
+    "multipleBirthInteger", "photo", "contact", "communication", "generalPractitioner",
+    "managingOrganization", "link",
+)
+IDENTIFIER_COLUMNS = {"use": "use", "system": "system", "value": "value"}
+IDENTIFIER_ORDER = ("id", "extension", "use", "type", "system", "value", "period", "assigner")
+NAME_COLUMNS = {
+    "use": "use", "text": "text", "family": "family", "given": "given",
+    "prefix": "prefix", "suffix": "suffix",
+}
+NAME_JSON = ("given", "prefix", "suffix")
+NAME_ORDER = ("id", "extension", "use", "text", "family", "given", "prefix", "suffix", "period")
+TELECOM_COLUMNS = {"system": "system", "value": "value", "use": "use", "rank": "rank"}
+TELECOM_ORDER = ("id", "extension", "system", "value", "use", "rank", "period")
+ADDRESS_COLUMNS = {
+    "use": "use", "type": "type", "text": "text", "line": "line", "city": "city",
+    "district": "district", "state": "state", "postalCode": "postal_code", "country": "country",
+}
+ADDRESS_JSON = ("line",)
+ADDRESS_ORDER = (
+    "id", "extension", "use", "type", "text", "line", "city", "district", "state",
+    "postalCode", "country", "period",
+)
+OWNED_TOP_LEVEL = frozenset(
+    {"resourceType", "id", "meta", "identifier", "name", "telecom", "address", "gender",
+     "birthDate", "active", "deceasedBoolean", "deceasedDateTime"}
+)
+SERVER_META_KEYS = ("versionId", "lastUpdated")
+
+
+@dataclass(frozen=True)
+class MappingContext:
+    """What the mapping needs beyond the resource: keys and the PRM's configuration."""
+
+    cipher: FieldCipher
+    phone_region: str
+    mrn_system: str
+
+
+class PatientRuleError(ValueError):
+    """A PRM rule refuses the resource; carries one issue per element at fault."""
+
+    def __init__(self, issues: list[Issue]) -> None:
+        super().__init__("; ".join(issue.diagnostics for issue in issues))
+        self.issues = issues
+
+
+def format_instant(moment: datetime) -> str:
+    """FHIR instant with millisecond precision in UTC (``2026-01-02T03:04:05.678Z``)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+# ----------------------------------------------------------------------------- write side
+
+
+def find_mrn(resource: dict[str, Any], mrn_system: str) -> str | None:
+    """The MRN the client sent (an identifier in the PRM's MRN system), if any."""
+    for identifier in resource.get("identifier") or ():
+        if identifier.get("system") == mrn_system and identifier.get("value"):
+            return str(identifier["value"])
+    return None
+
+
+def mrn_identifier(mrn: str, mrn_system: str) -> dict[str, Any]:
+    """The identifier the server adds for a generated MRN (type MR, v2-0203)."""
+    return {
+        "use": "usual",
+        "type": {"coding": [{"system": IDENTIFIER_TYPE_SYSTEM, "code": "MR"}]},
+        "system": mrn_system,
+        "value": mrn,
+    }
+
+
+def resource_to_rows(
+    resource: dict[str, Any],
+    *,
+    resource_id: str,
+    version_id: int,
+    last_updated: datetime,
+    mrn: str,
+    context: MappingContext,
+) -> RowSet:
+    """The rows for a validated Patient; raises PatientRuleError when a PRM rule refuses it."""
+    issues: list[Issue] = []
+    identifiers = list(resource.get("identifier") or [])
+    if find_mrn(resource, context.mrn_system) is None:
+        identifiers.append(mrn_identifier(mrn, context.mrn_system))
+    identifier_rows = [
+        _identifier_row(element, position, context, issues)
+        for position, element in enumerate(identifiers)
+    ]
+    name_rows = [
+        split_element(element, NAME_COLUMNS, NAME_JSON) | {"position": position}
+        for position, element in enumerate(resource.get("name") or [])
+    ]
+    telecom_rows = [
+        _telecom_row(element, position, context, issues)
+        for position, element in enumerate(resource.get("telecom") or [])
+    ]
+    address_rows = [
+        split_element(element, ADDRESS_COLUMNS, ADDRESS_JSON) | {"position": position}
+        for position, element in enumerate(resource.get("address") or [])
+    ]
+    birth_date, precision = _birth_date_columns(resource.get("birthDate"), issues)
+    if issues:
+        raise PatientRuleError(issues)
+
+    main: dict[str, Any] = {
+        "id": resource_id,
+        "version_id": version_id,
+        "last_updated": last_updated,
+        "deleted_at": None,
+        "mrn": mrn,
+        "gender": resource.get("gender"),
+        "birth_date": birth_date,
+        "birth_date_precision": precision,
+        "active": resource.get("active"),
+        "deceased_boolean": resource.get("deceasedBoolean"),
+        "deceased_datetime": resource.get("deceasedDateTime"),
+        "status": _status(resource),
+        "remainder": dump_json(_remainder(resource)),
+    }
+    main |= _name_summary(name_rows, resource.get("name") or [])
+    main |= _contact_summary(telecom_rows)
+    main |= _address_summary(resource.get("address") or [])
+    main |= _ssn_summary(identifier_rows)
+    main |= derive_demographics(resource, context.phone_region)
+    return RowSet(
+        main=main,
+        children={
+            "identifiers": identifier_rows,
+            "names": name_rows,
+            "telecoms": telecom_rows,
+            "addresses": address_rows,
+        },
+    )
+
+
+def _identifier_row(
+    element: dict[str, Any], position: int, context: MappingContext, issues: list[Issue]
+) -> dict[str, Any]:
+    row = split_element(element, IDENTIFIER_COLUMNS) | {
+        "position": position,
+        "value_hash": None,
+        "value_ciphertext": None,
+    }
+    coding = ((element.get("type") or {}).get("coding") or [{}])[0]
+    row["type_system"] = coding.get("system")
+    row["type_code"] = coding.get("code")
+    value = element.get("value")
+    if element.get("system") == SSN_SYSTEM and value is not None:
+        if not SSN_PATTERN.match(value):
+            issues.append(Issue(
+                f"SSN '{_mask(value)}' must have the form ###-##-####",
+                code="value",
+                expression=(f"Patient.identifier[{position}].value",),
+            ))
+            return row
+        row["value"] = None
+        row["value_ciphertext"] = context.cipher.encrypt(value)
+        row["value_hash"] = context.cipher.search_hash(value)
+    return row
+
+
+def _mask(value: str) -> str:
+    return "*" * max(len(value) - 4, 0) + value[-4:] if len(value) > 4 else "****"
+
+
+def _telecom_row(
+    element: dict[str, Any], position: int, context: MappingContext, issues: list[Issue]
+) -> dict[str, Any]:
+    row = split_element(element, TELECOM_COLUMNS) | {"position": position, "value_e164": None}
+    value = element.get("value")
+    system = element.get("system")
+    if value is None:
+        return row
+    try:
+        if system in ("phone", "fax", "sms"):
+            row["value_e164"] = phone_to_e164(value, context.phone_region)
+        elif system == "email":
+            check_email(value)
+    except ContactPointError as exc:
+        issues.append(Issue(str(exc), code="value",
+                            expression=(f"Patient.telecom[{position}].value",)))
+    return row
+
+
+def _birth_date_columns(value: str | None, issues: list[Issue]) -> tuple[date | None, str | None]:
+    if value is None:
+        return None, None
+    parts = value.split("-")
+    precision = {1: "year", 2: "month", 3: "day"}.get(len(parts), "day")
+    try:
+        start = date(int(parts[0]), int(parts[1]) if len(parts) > 1 else 1,
+                     int(parts[2]) if len(parts) > 2 else 1)
+    except (ValueError, IndexError):
+        issues.append(Issue(f"birthDate '{value}' is not a valid date", code="value",
+                            expression=("Patient.birthDate",)))
+        return None, None
+    latest_today = (datetime.now(timezone.utc) + timedelta(hours=14)).date()
+    if start > latest_today:
+        issues.append(Issue(f"birthDate {value} is in the future", code="value",
+                            expression=("Patient.birthDate",)))
+    return start, precision
+
+
+def _status(resource: dict[str, Any]) -> str:
+    if resource.get("deceasedBoolean") is True or resource.get("deceasedDateTime"):
+        return "deceased"
+    if resource.get("active") is False:
+        return "inactive"
+    return "active"
+
+
+def _remainder(resource: dict[str, Any]) -> dict[str, Any]:
+    remainder = {key: value for key, value in resource.items() if key not in OWNED_TOP_LEVEL}
+    meta = {key: value for key, value in (resource.get("meta") or {}).items()
+            if key not in SERVER_META_KEYS}
+    if meta:
+        remainder["meta"] = meta
+    return remainder
+
+
+def _name_summary(name_rows: list[dict[str, Any]], names: list[dict[str, Any]]) -> dict[str, Any]:
+    chosen = next((name for name in names if name.get("use") == "official"), None)
+    chosen = chosen or (names[0] if names else None)
+    if chosen is None:
+        return {"legal_name": None, "family_name": None, "given_name": None}
+    given = " ".join(part for part in chosen.get("given") or [] if part)
+    family = chosen.get("family")
+    legal = chosen.get("text") or " ".join(part for part in (given, family) if part) or None
+    return {"legal_name": legal, "family_name": family, "given_name": given or None}
+
+
+def _contact_summary(telecom_rows: list[dict[str, Any]]) -> dict[str, Any]:
+    phones = [row for row in telecom_rows if row["system"] in ("phone", "sms") and row["value"]]
+    phones.sort(key=lambda row: (row["rank"] is None, row["rank"] or 0, row["position"]))
+    primary = next((row["value_e164"] for row in phones if row["value_e164"]), None)
+    email = next((row["value"] for row in telecom_rows
+                  if row["system"] == "email" and row["value"]), None)
+    return {"primary_phone": primary, "email": email}
+
+
+def _address_summary(addresses: list[dict[str, Any]]) -> dict[str, Any]:
+    first = addresses[0] if addresses else {}
+    line = ", ".join(part for part in first.get("line") or [] if part)
+    return {
+        "address_line": line or None,
+        "address_city": first.get("city"),
+        "address_state": first.get("state"),
+        "address_postal_code": first.get("postalCode"),
+        "address_country": first.get("country"),
+    }
+
+
+def _ssn_summary(identifier_rows: list[dict[str, Any]]) -> dict[str, Any]:
+    ssn = next((row for row in identifier_rows if row["value_ciphertext"]), None)
+    return {
+        "ssn_ciphertext": ssn["value_ciphertext"] if ssn else None,
+        "ssn_hash": ssn["value_hash"] if ssn else None,
+    }
+
+
+# ------------------------------------------------------------------------------ read side
+
+
+def rows_to_resource(rows: RowSet, context: MappingContext) -> dict[str, Any]:
+    """The Patient the rows hold, with ``meta.versionId`` and ``meta.lastUpdated`` set."""
+    main = rows.main
+    resource: dict[str, Any] = load_json(main.get("remainder")) or {}
+    resource["resourceType"] = RESOURCE_TYPE
+    resource["id"] = main["id"]
+    meta = dict(resource.get("meta") or {})
+    meta["versionId"] = str(main["version_id"])
+    meta["lastUpdated"] = format_instant(_as_datetime(main["last_updated"]))
+    resource["meta"] = order_keys(meta, ("versionId", "lastUpdated"))
+
+    children = rows.children
+    identifiers = [_identifier_element(row, context) for row in children.get("identifiers", [])]
+    names = [join_element(row, NAME_COLUMNS, NAME_ORDER, NAME_JSON)
+             for row in children.get("names", [])]
+    telecoms = [join_element(row, TELECOM_COLUMNS, TELECOM_ORDER)
+                for row in children.get("telecoms", [])]
+    addresses = [join_element(row, ADDRESS_COLUMNS, ADDRESS_ORDER, ADDRESS_JSON)
+                 for row in children.get("addresses", [])]
+    for key, values in (("identifier", identifiers), ("name", names),
+                        ("telecom", telecoms), ("address", addresses)):
+        if values:
+            resource[key] = values
+    for key, column in (("gender", "gender"), ("active", "active"),
+                        ("deceasedBoolean", "deceased_boolean"),
+                        ("deceasedDateTime", "deceased_datetime")):
+        value = main.get(column)
+        if value is not None:
+            resource[key] = bool(value) if column in ("active", "deceased_boolean") else value
+    birth_date = _birth_date_text(main.get("birth_date"), main.get("birth_date_precision"))
+    if birth_date:
+        resource["birthDate"] = birth_date
+    rebuild_demographics(resource, main, context.phone_region)
+    return order_keys(resource, PATIENT_ORDER)
+
+
+def _identifier_element(row: dict[str, Any], context: MappingContext) -> dict[str, Any]:
+    element = join_element(row, IDENTIFIER_COLUMNS, IDENTIFIER_ORDER)
+    ciphertext = row.get("value_ciphertext")
+    if ciphertext:
+        element["value"] = context.cipher.decrypt(ciphertext)
+        element = order_keys(element, IDENTIFIER_ORDER)
+    return element
+
+
+def _birth_date_text(value: Any, precision: str | None) -> str | None:
+    if value is None:
+        return None
+    text = value.isoformat() if isinstance(value, date) else str(value)[:10]
+    if precision == "year":
+        return text[:4]
+    if precision == "month":
+        return text[:7]
+    return text
+
+
+def _as_datetime(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))

@@ -1,0 +1,80 @@
+"""The version history: one row per version of every resource, with a snapshot of its rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.tables import resource_history
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One version: ``snapshot`` is the rows' JSON, None for a delete."""
+
+    resource_type: str
+    resource_id: str
+    version_id: int
+    last_updated: datetime
+    method: str
+    snapshot: str | None
+
+
+async def record_version(connection: AsyncConnection, entry: HistoryEntry) -> None:
+    await connection.execute(
+        insert(resource_history),
+        {
+            "resource_type": entry.resource_type,
+            "resource_id": entry.resource_id,
+            "version_id": entry.version_id,
+            "last_updated": entry.last_updated,
+            "method": entry.method,
+            "snapshot": entry.snapshot,
+        },
+    )
+
+
+async def read_version(
+    connection: AsyncConnection, resource_type: str, resource_id: str, version_id: int
+) -> HistoryEntry | None:
+    result = await connection.execute(
+        select(resource_history).where(
+            resource_history.c.resource_type == resource_type,
+            resource_history.c.resource_id == resource_id,
+            resource_history.c.version_id == version_id,
+        )
+    )
+    row = result.mappings().first()
+    return HistoryEntry(**row) if row else None
+
+
+async def history_page(
+    connection: AsyncConnection,
+    *,
+    resource_type: str,
+    resource_id: str | None,
+    since: datetime | None,
+    count: int,
+    offset: int,
+) -> tuple[int, list[HistoryEntry]]:
+    """(total, entries) newest first, for one resource or a whole type."""
+    conditions = [resource_history.c.resource_type == resource_type]
+    if resource_id is not None:
+        conditions.append(resource_history.c.resource_id == resource_id)
+    if since is not None:
+        conditions.append(resource_history.c.last_updated >= since)
+    total = (
+        await connection.execute(select(func.count()).select_from(resource_history).where(*conditions))
+    ).scalar_one()
+    result = await connection.execute(
+        select(resource_history)
+        .where(*conditions)
+        .order_by(resource_history.c.last_updated.desc(), resource_history.c.version_id.desc(),
+                  resource_history.c.resource_id)
+        .limit(count)
+        .offset(offset)
+    )
+    return total, [HistoryEntry(**row) for row in result.mappings()]

@@ -1,0 +1,232 @@
+"""Versioned Patient repository: every write is a new version with a history snapshot, in one
+database transaction; deletes are soft. Knows rows and versions, nothing of HTTP."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from fhir_server.errors import Conflict, Gone, InvalidResource, NotFound, PreconditionFailed
+from mappings import patient as patient_mapping
+from mappings.patient import MappingContext, PatientRuleError
+from storage.history import HistoryEntry, history_page, read_version, record_version
+from storage.patient_lookup import Criterion, find_patient_ids
+from storage.patient_rows import PatientRowsSql
+from storage.row_set import RowSet
+
+RESOURCE_TYPE = "Patient"
+WRITE_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class StoredResource:
+    """One version of a resource as stored; ``resource`` is None for a deleted version."""
+
+    resource_id: str
+    version_id: int
+    last_updated: datetime
+    resource: dict[str, Any] | None
+    method: str = "GET"
+
+    @property
+    def deleted(self) -> bool:
+        return self.resource is None
+
+
+def now() -> datetime:
+    """The current time in UTC, truncated to milliseconds (what meta.lastUpdated shows)."""
+    moment = datetime.now(timezone.utc)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def generate_mrn(moment: datetime) -> str:
+    """``MRN-{YEAR}{6 digits}``, random so concurrent creates need no shared counter."""
+    return f"MRN-{moment.year}{secrets.randbelow(1_000_000):06d}"
+
+
+class PatientRepository:
+    """Reads and writes Patients over the PRM tables."""
+
+    def __init__(self, engine: AsyncEngine, context: MappingContext) -> None:
+        self._engine = engine
+        self._context = context
+        self._rows = PatientRowsSql(engine.dialect.name)
+
+    # ------------------------------------------------------------------- reads
+
+    async def read(self, resource_id: str) -> StoredResource:
+        """The current version; NotFound if it never existed, Gone if deleted."""
+        async with self._engine.connect() as connection:
+            rows = await self._rows.select(connection, resource_id)
+        if rows is None:
+            raise NotFound(f"Patient/{resource_id} is not known")
+        if rows.main["deleted_at"] is not None:
+            raise Gone(f"Patient/{resource_id} was deleted",
+                       headers={"ETag": f'W/"{rows.main["version_id"]}"'})
+        return self._stored(rows)
+
+    async def vread(self, resource_id: str, version_id: int) -> StoredResource:
+        async with self._engine.connect() as connection:
+            entry = await read_version(connection, RESOURCE_TYPE, resource_id, version_id)
+        if entry is None:
+            raise NotFound(f"Patient/{resource_id}/_history/{version_id} is not known")
+        stored = self._from_history(entry)
+        if stored.deleted:
+            raise Gone(f"Patient/{resource_id} version {version_id} is a deletion")
+        return stored
+
+    async def history(
+        self, *, resource_id: str | None, since: datetime | None, count: int, offset: int
+    ) -> tuple[int, list[StoredResource]]:
+        async with self._engine.connect() as connection:
+            if resource_id is not None and await self._rows.select(connection, resource_id) is None:
+                raise NotFound(f"Patient/{resource_id} is not known")
+            total, entries = await history_page(
+                connection, resource_type=RESOURCE_TYPE, resource_id=resource_id,
+                since=since, count=count, offset=offset,
+            )
+        return total, [self._from_history(entry) for entry in entries]
+
+    @property
+    def phone_region(self) -> str:
+        return self._context.phone_region
+
+    async def find(self, criteria: list[Criterion]) -> list[str]:
+        """Ids of live Patients meeting every criterion (at most two)."""
+        async with self._engine.connect() as connection:
+            return await find_patient_ids(connection, criteria, self._context.cipher)
+
+    # ------------------------------------------------------------------ writes
+
+    async def create(self, resource: dict[str, Any]) -> StoredResource:
+        """A new Patient with a server-assigned id (any id in the body is ignored)."""
+        resource_id = str(uuid.uuid4())
+        try:
+            return await self._write(resource_id, resource, expected_version=None, method="POST")
+        except _VersionMoved:
+            raise Conflict("Another Patient with the same MRN was created concurrently") from None
+
+    async def update(
+        self, resource_id: str, resource: dict[str, Any], *, if_match: int | None
+    ) -> tuple[StoredResource, bool]:
+        """(new version, created): creates the Patient when the id is unknown or deleted."""
+        for _ in range(WRITE_ATTEMPTS):
+            async with self._engine.connect() as connection:
+                current = await self._rows.select(connection, resource_id)
+            current_version = current.main["version_id"] if current else None
+            if if_match is not None and if_match != current_version:
+                raise PreconditionFailed(
+                    f"If-Match version {if_match} does not match the current version "
+                    f"{current_version if current_version is not None else '(none)'} of "
+                    f"Patient/{resource_id}"
+                )
+            created = current is None or current.main["deleted_at"] is not None
+            try:
+                stored = await self._write(
+                    resource_id, resource, expected_version=current_version,
+                    method="PUT", current=current,
+                )
+            except _VersionMoved:
+                if if_match is not None:
+                    raise PreconditionFailed(
+                        f"Patient/{resource_id} changed while it was being updated"
+                    ) from None
+                continue
+            return stored, created
+        raise Conflict(f"Patient/{resource_id} is being changed by others; try again")
+
+    async def delete(self, resource_id: str) -> StoredResource | None:
+        """Soft delete: a new version marked deleted. None when it was deleted already."""
+        async with self._engine.begin() as connection:
+            current = await self._rows.select(connection, resource_id)
+            if current is None:
+                raise NotFound(f"Patient/{resource_id} is not known")
+            if current.main["deleted_at"] is not None:
+                return None
+            version_id = current.main["version_id"] + 1
+            moment = now()
+            if not await self._rows.mark_deleted(
+                connection, resource_id=resource_id, version_id=version_id,
+                last_updated=moment, expected_version=current.main["version_id"],
+            ):
+                raise Conflict(f"Patient/{resource_id} changed while it was being deleted")
+            await record_version(connection, HistoryEntry(
+                RESOURCE_TYPE, resource_id, version_id, moment, "DELETE", None,
+            ))
+        return StoredResource(resource_id, version_id, moment, None, method="DELETE")
+
+    async def _write(
+        self,
+        resource_id: str,
+        resource: dict[str, Any],
+        *,
+        expected_version: int | None,
+        method: str,
+        current: RowSet | None = None,
+    ) -> StoredResource:
+        client_mrn = patient_mapping.find_mrn(resource, self._context.mrn_system)
+        kept_mrn = current.main["mrn"] if current is not None else None
+        for _ in range(WRITE_ATTEMPTS):
+            moment = now()
+            mrn = client_mrn or kept_mrn or generate_mrn(moment)
+            version_id = (expected_version or 0) + 1
+            try:
+                rows = patient_mapping.resource_to_rows(
+                    resource, resource_id=resource_id, version_id=version_id,
+                    last_updated=moment, mrn=mrn, context=self._context,
+                )
+            except PatientRuleError as exc:
+                raise InvalidResource(str(exc), issues=exc.issues) from exc
+            try:
+                async with self._engine.begin() as connection:
+                    if client_mrn and await self._rows.mrn_taken(connection, mrn, resource_id):
+                        raise Conflict(f"MRN {mrn} already belongs to another Patient")
+                    await self._store(connection, rows, expected_version)
+                    await record_version(connection, HistoryEntry(
+                        RESOURCE_TYPE, resource_id, version_id, moment, method,
+                        rows.to_snapshot(),
+                    ))
+            except IntegrityError:
+                if method == "POST" and not client_mrn:
+                    continue  # a generated MRN collided with another patient's: draw again
+                raise _VersionMoved() from None
+            return StoredResource(
+                resource_id, version_id, moment,
+                patient_mapping.rows_to_resource(rows, self._context), method=method,
+            )
+        raise Conflict("Could not allocate a unique MRN; try again")
+
+    async def _store(
+        self, connection: AsyncConnection, rows: RowSet, expected_version: int | None
+    ) -> None:
+        if expected_version is None:
+            await self._rows.insert(connection, rows)
+        elif not await self._rows.replace(connection, rows, expected_version):
+            raise _VersionMoved()
+
+    # ----------------------------------------------------------------- helpers
+
+    def _stored(self, rows: RowSet) -> StoredResource:
+        return StoredResource(
+            rows.main["id"], rows.main["version_id"], rows.main["last_updated"],
+            patient_mapping.rows_to_resource(rows, self._context),
+        )
+
+    def _from_history(self, entry: HistoryEntry) -> StoredResource:
+        resource = None
+        if entry.snapshot is not None:
+            resource = patient_mapping.rows_to_resource(
+                RowSet.from_snapshot(entry.snapshot), self._context
+            )
+        return StoredResource(entry.resource_id, entry.version_id, entry.last_updated, resource,
+                              method=entry.method)
+
+
+class _VersionMoved(Exception):
+    """Another writer changed the row between our read and our write."""

@@ -1,0 +1,202 @@
+"""SQLAlchemy 2 tables of the PRM patient model and the generic version history.
+
+The ``patients`` table keeps the PRM's own columns; a patient's repeating elements live in
+child tables (identifiers, names, telecoms, addresses), each row with a ``position`` (the
+element's index in the FHIR array) and an ``extra`` JSON text holding the parts of the element
+that have no column. ``patients.remainder`` does the same for top-level elements.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps naive UTC text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+ID_LENGTH = 64
+
+patients = Table(
+    "patients",
+    metadata,
+    Column("id", String(ID_LENGTH), primary_key=True),
+    Column("version_id", Integer, nullable=False),
+    Column("last_updated", UtcDateTime(), nullable=False),
+    Column("deleted_at", UtcDateTime()),
+    Column("merged_into_id", String(ID_LENGTH)),
+    Column("mrn", Text, unique=True),
+    Column("legal_name", Text),
+    Column("family_name", Text),
+    Column("given_name", Text),
+    Column("birth_date", Date),
+    Column("birth_date_precision", String(5)),
+    Column("gender", String(16)),
+    Column("active", Boolean),
+    Column("deceased_boolean", Boolean),
+    Column("deceased_datetime", Text),
+    Column("status", String(16), nullable=False),
+    Column("primary_phone", String(32)),
+    Column("email", Text),
+    Column("address_line", Text),
+    Column("address_city", Text),
+    Column("address_state", Text),
+    Column("address_postal_code", Text),
+    Column("address_country", Text),
+    Column("race_code", Text),
+    Column("race_display", Text),
+    Column("ethnicity_code", Text),
+    Column("ethnicity_display", Text),
+    Column("preferred_language", Text),
+    Column("emergency_contact_name", Text),
+    Column("emergency_contact_relationship", Text),
+    Column("emergency_contact_phone", Text),
+    Column("ssn_ciphertext", Text),
+    Column("ssn_hash", String(64), index=True),
+    Column("remainder", Text),
+    Index("ix_patients_family_name_birth_date", "family_name", "birth_date"),
+    Index("ix_patients_last_updated", "last_updated"),
+)
+
+
+def _child_fk() -> Column[str]:
+    return Column(
+        "patient_id",
+        String(ID_LENGTH),
+        ForeignKey("patients.id", ondelete="CASCADE"),
+        nullable=False,
+    )
+
+
+patient_identifiers = Table(
+    "patient_identifiers",
+    metadata,
+    Column("row_id", Integer, primary_key=True, autoincrement=True),
+    _child_fk(),
+    Column("position", Integer, nullable=False),
+    Column("use", Text),
+    Column("system", Text),
+    Column("value", Text),
+    Column("value_hash", String(64)),
+    Column("value_ciphertext", Text),
+    Column("type_system", Text),
+    Column("type_code", Text),
+    Column("extra", Text),
+    Index("ix_patient_identifiers_patient_id_position", "patient_id", "position"),
+    Index("ix_patient_identifiers_value_system", "value", "system"),
+    Index("ix_patient_identifiers_value_hash", "value_hash"),
+)
+
+patient_names = Table(
+    "patient_names",
+    metadata,
+    Column("row_id", Integer, primary_key=True, autoincrement=True),
+    _child_fk(),
+    Column("position", Integer, nullable=False),
+    Column("use", Text),
+    Column("text", Text),
+    Column("family", Text),
+    Column("given", Text),
+    Column("prefix", Text),
+    Column("suffix", Text),
+    Column("extra", Text),
+    Index("ix_patient_names_patient_id_position", "patient_id", "position"),
+)
+
+patient_telecoms = Table(
+    "patient_telecoms",
+    metadata,
+    Column("row_id", Integer, primary_key=True, autoincrement=True),
+    _child_fk(),
+    Column("position", Integer, nullable=False),
+    Column("system", Text),
+    Column("value", Text),
+    Column("value_e164", String(32)),
+    Column("use", Text),
+    Column("rank", Integer),
+    Column("extra", Text),
+    Index("ix_patient_telecoms_patient_id_position", "patient_id", "position"),
+    Index("ix_patient_telecoms_value_e164", "value_e164"),
+)
+
+patient_addresses = Table(
+    "patient_addresses",
+    metadata,
+    Column("row_id", Integer, primary_key=True, autoincrement=True),
+    _child_fk(),
+    Column("position", Integer, nullable=False),
+    Column("use", Text),
+    Column("type", Text),
+    Column("text", Text),
+    Column("line", Text),
+    Column("city", Text),
+    Column("district", Text),
+    Column("state", Text),
+    Column("postal_code", Text),
+    Column("country", Text),
+    Column("extra", Text),
+    Index("ix_patient_addresses_patient_id_position", "patient_id", "position"),
+)
+
+resource_history = Table(
+    "resource_history",
+    metadata,
+    Column("resource_type", String(64), nullable=False),
+    Column("resource_id", String(ID_LENGTH), nullable=False),
+    Column("version_id", Integer, nullable=False),
+    Column("last_updated", UtcDateTime(), nullable=False),
+    Column("method", String(8), nullable=False),
+    Column("snapshot", Text),
+    PrimaryKeyConstraint("resource_type", "resource_id", "version_id"),
+    Index("ix_resource_history_type_last_updated", "resource_type", "last_updated"),
+)
+
+PATIENT_CHILD_TABLES: dict[str, Table] = {
+    "identifiers": patient_identifiers,
+    "names": patient_names,
+    "telecoms": patient_telecoms,
+    "addresses": patient_addresses,
+}

@@ -22,7 +22,7 @@ from fhir_server.services import Services
 from fhir_server.settings import Settings
 from mappings.patient import MappingContext, format_instant
 from storage.crypto import load_cipher
-from storage.database import create_engine
+from storage.database import create_engine, open_patient_rows
 from storage.migrate import upgrade_to_head
 from storage.patient_repository import PatientRepository, now
 
@@ -39,6 +39,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         if apply_migrations:
             upgrade_to_head(settings.resolved_database_url)
         engine = create_engine(settings)
+        rows = await open_patient_rows(settings, engine)
         context = MappingContext(
             cipher=load_cipher(settings),
             phone_region=settings.phone_default_region,
@@ -47,7 +48,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         app.state.services = Services(
             settings=settings,
             engine=engine,
-            patients=PatientRepository(engine, context),
+            patients=PatientRepository(engine, rows, context),
             capability_statement=load_capability_statement(
                 base_url=settings.base_url or "", started_at=format_instant(now())
             ),
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         try:
             yield
         finally:
+            await rows.close()
             await engine.dispose()
 
     app = FastAPI(

@@ -151,6 +151,7 @@ def resource_to_rows(
         "version_id": version_id,
         "last_updated": last_updated,
         "deleted_at": None,
+        "merged_into_id": None,
         "mrn": mrn,
         "gender": resource.get("gender"),
         "birth_date": birth_date,

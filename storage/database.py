@@ -10,6 +10,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from fhir_server.settings import Settings
+from storage.patient_rows import PatientRowStore, SqlAlchemyPatientRows
+from storage.patient_rows_pg import PsycopgPatientRows
 
 
 def async_url(url: str) -> URL:
@@ -68,6 +70,15 @@ def create_engine(settings: Settings) -> AsyncEngine:
         json_serializer=lambda value: orjson.dumps(value).decode(),
         json_deserializer=orjson.loads,
     )
+
+
+async def open_patient_rows(settings: Settings, engine: AsyncEngine) -> PatientRowStore:
+    """The Patient row executor: psycopg with pipelining on PostgreSQL, SQLAlchemy elsewhere."""
+    if engine.dialect.name == "postgresql":
+        rows = PsycopgPatientRows(settings.resolved_database_url, pool_size=settings.db_pool_size)
+        await rows.open()
+        return rows
+    return SqlAlchemyPatientRows(engine)
 
 
 async def database_ready(engine: AsyncEngine) -> bool:

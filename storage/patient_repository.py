@@ -9,15 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fhir_server.errors import Conflict, Gone, InvalidResource, NotFound, PreconditionFailed
 from mappings import patient as patient_mapping
 from mappings.patient import MappingContext, PatientRuleError
-from storage.history import HistoryEntry, history_page, read_version, record_version
+from storage.history import HistoryEntry, history_page, read_version
 from storage.patient_lookup import Criterion, find_patient_ids
-from storage.patient_rows import PatientRowsSql
+from storage.patient_rows import PatientRowStore, RowConflict, VersionMoved
 from storage.row_set import RowSet
 
 RESOURCE_TYPE = "Patient"
@@ -53,17 +52,18 @@ def generate_mrn(moment: datetime) -> str:
 class PatientRepository:
     """Reads and writes Patients over the PRM tables."""
 
-    def __init__(self, engine: AsyncEngine, context: MappingContext) -> None:
+    def __init__(
+        self, engine: AsyncEngine, rows: PatientRowStore, context: MappingContext
+    ) -> None:
         self._engine = engine
+        self._rows = rows
         self._context = context
-        self._rows = PatientRowsSql(engine.dialect.name)
 
     # ------------------------------------------------------------------- reads
 
     async def read(self, resource_id: str) -> StoredResource:
         """The current version; NotFound if it never existed, Gone if deleted."""
-        async with self._engine.connect() as connection:
-            rows = await self._rows.select(connection, resource_id)
+        rows = await self._rows.select(resource_id)
         if rows is None:
             raise NotFound(f"Patient/{resource_id} is not known")
         if rows.main["deleted_at"] is not None:
@@ -84,9 +84,9 @@ class PatientRepository:
     async def history(
         self, *, resource_id: str | None, since: datetime | None, count: int, offset: int
     ) -> tuple[int, list[StoredResource]]:
+        if resource_id is not None and await self._rows.select(resource_id) is None:
+            raise NotFound(f"Patient/{resource_id} is not known")
         async with self._engine.connect() as connection:
-            if resource_id is not None and await self._rows.select(connection, resource_id) is None:
-                raise NotFound(f"Patient/{resource_id} is not known")
             total, entries = await history_page(
                 connection, resource_type=RESOURCE_TYPE, resource_id=resource_id,
                 since=since, count=count, offset=offset,
@@ -109,7 +109,7 @@ class PatientRepository:
         resource_id = str(uuid.uuid4())
         try:
             return await self._write(resource_id, resource, expected_version=None, method="POST")
-        except _VersionMoved:
+        except VersionMoved:
             raise Conflict("Another Patient with the same MRN was created concurrently") from None
 
     async def update(
@@ -117,8 +117,7 @@ class PatientRepository:
     ) -> tuple[StoredResource, bool]:
         """(new version, created): creates the Patient when the id is unknown or deleted."""
         for _ in range(WRITE_ATTEMPTS):
-            async with self._engine.connect() as connection:
-                current = await self._rows.select(connection, resource_id)
+            current = await self._rows.select(resource_id)
             current_version = current.main["version_id"] if current else None
             if if_match is not None and if_match != current_version:
                 raise PreconditionFailed(
@@ -132,7 +131,7 @@ class PatientRepository:
                     resource_id, resource, expected_version=current_version,
                     method="PUT", current=current,
                 )
-            except _VersionMoved:
+            except VersionMoved:
                 if if_match is not None:
                     raise PreconditionFailed(
                         f"Patient/{resource_id} changed while it was being updated"
@@ -143,22 +142,20 @@ class PatientRepository:
 
     async def delete(self, resource_id: str) -> StoredResource | None:
         """Soft delete: a new version marked deleted. None when it was deleted already."""
-        async with self._engine.begin() as connection:
-            current = await self._rows.select(connection, resource_id)
-            if current is None:
-                raise NotFound(f"Patient/{resource_id} is not known")
-            if current.main["deleted_at"] is not None:
-                return None
-            version_id = current.main["version_id"] + 1
-            moment = now()
-            if not await self._rows.mark_deleted(
-                connection, resource_id=resource_id, version_id=version_id,
-                last_updated=moment, expected_version=current.main["version_id"],
-            ):
-                raise Conflict(f"Patient/{resource_id} changed while it was being deleted")
-            await record_version(connection, HistoryEntry(
-                RESOURCE_TYPE, resource_id, version_id, moment, "DELETE", None,
-            ))
+        current = await self._rows.select(resource_id)
+        if current is None:
+            raise NotFound(f"Patient/{resource_id} is not known")
+        if current.main["deleted_at"] is not None:
+            return None
+        version_id = current.main["version_id"] + 1
+        moment = now()
+        try:
+            await self._rows.save_deletion(
+                HistoryEntry(RESOURCE_TYPE, resource_id, version_id, moment, "DELETE", None),
+                expected_version=current.main["version_id"],
+            )
+        except VersionMoved:
+            raise Conflict(f"Patient/{resource_id} changed while it was being deleted") from None
         return StoredResource(resource_id, version_id, moment, None, method="DELETE")
 
     async def _write(
@@ -183,32 +180,23 @@ class PatientRepository:
                 )
             except PatientRuleError as exc:
                 raise InvalidResource(str(exc), issues=exc.issues) from exc
+            if current is not None:
+                rows.main["merged_into_id"] = current.main["merged_into_id"]
+            if client_mrn and await self._rows.mrn_taken(mrn, resource_id):
+                raise Conflict(f"MRN {mrn} already belongs to another Patient")
+            entry = HistoryEntry(RESOURCE_TYPE, resource_id, version_id, moment, method,
+                                 rows.to_snapshot())
             try:
-                async with self._engine.begin() as connection:
-                    if client_mrn and await self._rows.mrn_taken(connection, mrn, resource_id):
-                        raise Conflict(f"MRN {mrn} already belongs to another Patient")
-                    await self._store(connection, rows, expected_version)
-                    await record_version(connection, HistoryEntry(
-                        RESOURCE_TYPE, resource_id, version_id, moment, method,
-                        rows.to_snapshot(),
-                    ))
-            except IntegrityError:
+                await self._rows.save_version(rows, entry, expected_version=expected_version)
+            except RowConflict:
                 if method == "POST" and not client_mrn:
                     continue  # a generated MRN collided with another patient's: draw again
-                raise _VersionMoved() from None
+                raise VersionMoved() from None
             return StoredResource(
                 resource_id, version_id, moment,
                 patient_mapping.rows_to_resource(rows, self._context), method=method,
             )
         raise Conflict("Could not allocate a unique MRN; try again")
-
-    async def _store(
-        self, connection: AsyncConnection, rows: RowSet, expected_version: int | None
-    ) -> None:
-        if expected_version is None:
-            await self._rows.insert(connection, rows)
-        elif not await self._rows.replace(connection, rows, expected_version):
-            raise _VersionMoved()
 
     # ----------------------------------------------------------------- helpers
 
@@ -226,7 +214,3 @@ class PatientRepository:
             )
         return StoredResource(entry.resource_id, entry.version_id, entry.last_updated, resource,
                               method=entry.method)
-
-
-class _VersionMoved(Exception):
-    """Another writer changed the row between our read and our write."""

@@ -6,12 +6,13 @@ from typing import Any
 
 import orjson
 
-MRN_SYSTEM = "urn:prm:mrn"
+# The sending EHR's own record number system: the server keeps it and assigns its own MRN.
+EHR_MRN_SYSTEM = "http://hospital.example.org/fhir/sid/mrn"
 MRN_PLACEHOLDER = "__MRN__"
 
 
 def patient(mrn: str) -> dict[str, Any]:
-    """One US Patient (no id) with the given medical record number."""
+    """One US Patient (no id) with the EHR's record number ``mrn`` (also in the email)."""
     return {
         "resourceType": "Patient",
         "identifier": [
@@ -22,7 +23,7 @@ def patient(mrn: str) -> dict[str, Any]:
                         {"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}
                     ]
                 },
-                "system": MRN_SYSTEM,
+                "system": EHR_MRN_SYSTEM,
                 "value": mrn,
             }
         ],
@@ -30,7 +31,7 @@ def patient(mrn: str) -> dict[str, Any]:
         "name": [{"use": "official", "family": "Donovan", "given": ["Margaret", "Anne"]}],
         "telecom": [
             {"system": "phone", "value": "+1 617 555 0134", "use": "mobile"},
-            {"system": "email", "value": "margaret.donovan@example.com", "use": "home"},
+            {"system": "email", "value": f"margaret.donovan.{mrn}@example.com", "use": "home"},
         ],
         "gender": "female",
         "birthDate": "1984-07-12",
@@ -52,7 +53,7 @@ def patient_body(mrn: str) -> bytes:
     return orjson.dumps(patient(mrn))
 
 
-def body_template() -> tuple[str, str]:
-    """The JSON body split around the MRN value, so a load script can vary it per request."""
-    prefix, suffix = patient_body(MRN_PLACEHOLDER).decode().split(MRN_PLACEHOLDER)
-    return prefix, suffix
+def body_template() -> list[str]:
+    """The JSON body split around each place the record number appears (identifier and email),
+    so a load script can make every request's patient distinct."""
+    return patient_body(MRN_PLACEHOLDER).decode().split(MRN_PLACEHOLDER)

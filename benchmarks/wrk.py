@@ -55,19 +55,20 @@ def _lua_string(value: str) -> str:
 
 
 def create_script(tag: str) -> str:
-    """Lua that POSTs the Patient payload with a unique MRN per request (``tag-thread-n``)."""
-    prefix, suffix = body_template()
+    """Lua that POSTs the Patient payload with a unique record number per request
+    (``tag-thread-n``, in the identifier and the email)."""
+    parts = body_template()
+    pieces = ", ".join(_lua_string(part) for part in parts)
     return (
         _COUNTING
         + _HEADERS
         + f"""
-local prefix = {_lua_string(prefix)}
-local suffix = {_lua_string(suffix)}
+local pieces = {{{pieces}}}
 local tag = {_lua_string(tag)}
 local n = 0
 request = function()
   n = n + 1
-  local body = prefix .. tag .. "-" .. tid .. "-" .. n .. suffix
+  local body = table.concat(pieces, tag .. "-" .. tid .. "-" .. n)
   return wrk.format("POST", "{FHIR_BASE}/Patient", headers, body)
 end
 """

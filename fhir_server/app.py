@@ -81,7 +81,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def on_http_error(request: Request, error: StarletteHTTPException) -> Response:
         if error.status_code == 405:
             return error_response(MethodNotAllowed(
-                f"{request.method} is not allowed on {request.url.path}"))
+                f"{request.method} is not allowed on {request.url.path[:200]}",
+                headers=dict(error.headers or {})))
         if error.status_code == 404:
             return error_response(NotFound(f"No FHIR endpoint at {request.url.path[:200]}"))
         return error_response(InvalidRequest(str(error.detail)))

@@ -5,9 +5,16 @@ from __future__ import annotations
 import re
 
 import phonenumbers
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
 _DIGIT = re.compile(r"\d")
+# Plain ASCII addresses (dot-atom local part, LDH labels, alphabetic TLD) that email-validator
+# is known to accept; anything else goes to email-validator for the verdict and its message.
+_PLAIN_EMAIL = re.compile(
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
+_SPECIAL_USE = frozenset(SPECIAL_USE_DOMAIN_NAMES)
 
 
 class ContactPointError(ValueError):
@@ -35,8 +42,17 @@ def phone_to_e164(value: str, default_region: str) -> str | None:
 
 
 def check_email(value: str) -> str:
-    """The normalised address; raises ContactPointError when the syntax is not an email's."""
+    """The address if its syntax is an email's; raises ContactPointError otherwise."""
+    if len(value) <= 254 and _PLAIN_EMAIL.match(value) and _is_public_domain(value):
+        local_part = value.split("@", 1)[0]
+        if len(local_part) <= 64 and all(len(label) <= 63 for label in value.split("@")[1].split(".")):
+            return value
     try:
         return validate_email(value, check_deliverability=False).normalized
     except EmailNotValidError as exc:
         raise ContactPointError(f"'{value}' is not a valid email address: {exc}") from exc
+
+
+def _is_public_domain(address: str) -> bool:
+    domain = address.rsplit("@", 1)[1].lower()
+    return not any(domain == name or domain.endswith("." + name) for name in _SPECIAL_USE)

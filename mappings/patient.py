@@ -2,8 +2,8 @@
 
 Columns own the elements they map; every other element is kept in ``patients.remainder`` or a
 child row's ``extra``, so a read returns what was written. Server-set elements (documented in
-the README): ``meta.versionId``, ``meta.lastUpdated`` and, when the client sent none, the MRN
-identifier. SSNs are stored only as ciphertext and keyed hash, never in clear.
+the README): ``meta.versionId``, ``meta.lastUpdated``, the MRN identifier when the client
+sent none, and SSNs sent as nine bare digits, which are stored and returned as ###-##-####. SSNs are stored only as ciphertext and keyed hash, never in clear.
 
 The PRM summary columns (legal name, primary phone in E.164, email, first address, race,
 ethnicity, preferred language, emergency contact, status) are derived on write. For race,
@@ -31,7 +31,7 @@ from storage.row_set import RowSet
 RESOURCE_TYPE = "Patient"
 SSN_SYSTEM = "http://hl7.org/fhir/sid/us-ssn"
 IDENTIFIER_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v2-0203"
-SSN_PATTERN = re.compile(r"^\d{3}-\d{2}-\d{4}$")
+SSN_PATTERN = re.compile(r"^(\d{3})-?(\d{2})-?(\d{4})$")
 
 PATIENT_ORDER = (
     "resourceType", "id", "meta", "implicitRules", "language", "text", "contained", "extension",
@@ -191,13 +191,15 @@ def _identifier_row(
     row["type_code"] = coding.get("code")
     value = element.get("value")
     if element.get("system") == SSN_SYSTEM and value is not None:
-        if not SSN_PATTERN.match(value):
+        match = SSN_PATTERN.match(value)
+        if match is None:
             issues.append(Issue(
                 f"SSN '{_mask(value)}' must have the form ###-##-####",
                 code="value",
                 expression=(f"Patient.identifier[{position}].value",),
             ))
             return row
+        value = "-".join(match.groups())  # nine bare digits are kept in the PRM's form
         row["value"] = None
         row["value_ciphertext"] = context.cipher.encrypt(value)
         row["value_hash"] = context.cipher.search_hash(value)

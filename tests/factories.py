@@ -35,7 +35,7 @@ def without_server_elements(resource: dict[str, Any], mrn_system: str = "urn:prm
             if key not in SERVER_SET_META}
     if meta:
         copy["meta"] = meta
-    identifiers = [ident for ident in copy.get("identifier", [])
+    identifiers = [_dashed_ssn(ident) for ident in copy.get("identifier", [])
                    if not (ident.get("system") == mrn_system
                            and str(ident.get("value", "")).startswith("MRN-"))]
     if identifiers:
@@ -52,3 +52,12 @@ def issue_codes(body: dict[str, Any]) -> list[str]:
 
 def issue_expressions(body: dict[str, Any]) -> list[str]:
     return [expr for issue in body["issue"] for expr in issue.get("expression", [])]
+
+
+def _dashed_ssn(identifier: dict[str, Any]) -> dict[str, Any]:
+    """SSNs sent as nine bare digits come back as ###-##-#### (documented server-set form)."""
+    value = identifier.get("value")
+    if (identifier.get("system") == "http://hl7.org/fhir/sid/us-ssn" and isinstance(value, str)
+            and len(value) == 9 and value.isdigit()):
+        return identifier | {"value": f"{value[:3]}-{value[3:5]}-{value[5:]}"}
+    return identifier

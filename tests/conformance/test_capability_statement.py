@@ -138,6 +138,7 @@ def test_metadata_names_software_and_version(client: TestClient) -> None:
 
 
 def test_metadata_kind_is_instance(client: TestClient) -> None:
+    """cpb-15: an instance statement carries ``implementation``."""
     statement = _statement(client)
     assert statement["kind"] == "instance"
     assert statement["implementation"]["description"]

@@ -15,9 +15,9 @@ from starlette.responses import Response
 
 from fhir_server.capability import load_capability_statement
 from fhir_server.errors import FhirError, InvalidRequest, MethodNotAllowed, NotFound
-from fhir_server.http.health import router as health_router
+from fhir_server.http.health import health_routes
 from fhir_server.http.responses import error_response
-from fhir_server.http.routes import router as fhir_router
+from fhir_server.http.routes import fhir_routes
 from fhir_server.services import Services
 from fhir_server.settings import Settings
 from mappings.patient import MappingContext, format_instant
@@ -66,8 +66,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         redoc_url=None,
         openapi_url=None,
     )
-    app.include_router(fhir_router, prefix="/fhir")
-    app.include_router(health_router)
+    app.router.routes.extend(fhir_routes())
+    app.router.routes.extend(health_routes())
     _install_error_handlers(app)
     return app
 

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from storage.database import database_ready
 
-router = APIRouter()
-
-
-@router.get("/health")
-async def health() -> JSONResponse:
+async def health(_request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-@router.get("/health/ready")
 async def ready(request: Request) -> JSONResponse:
     if await database_ready(request.app.state.services.engine):
         return JSONResponse({"status": "ready"})
     return JSONResponse({"status": "database unreachable"}, status_code=503)
+
+
+def health_routes() -> list[Route]:
+    return [Route("/health", health, methods=["GET"]),
+            Route("/health/ready", ready, methods=["GET"])]

@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from fhir_server.errors import InvalidRequest, NotFound
 from fhir_server.http.body import read_body
@@ -23,7 +23,8 @@ from storage.patient_repository import PatientRepository
 SERVED_TYPES = ("Patient",)
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 
-router = APIRouter()
+def _path(request: Request) -> tuple[str, str]:
+    return request.path_params["resource_type"], request.path_params["resource_id"]
 
 
 def _services(request: Request) -> Services:
@@ -73,15 +74,14 @@ def _render(request: Request, result: Any) -> Response:
                                 prefer=prefer_return(request.headers.get("prefer")))
 
 
-@router.get("/metadata")
 async def capabilities(request: Request) -> Response:
     """https://hl7.org/fhir/R4/http.html#capabilities"""
     response_format(request.headers.get("accept"), request.query_params.get("_format"))
     return json_response(_services(request).capability_statement)
 
 
-@router.post("/{resource_type}")
-async def create_route(request: Request, resource_type: str) -> Response:
+async def create_route(request: Request) -> Response:
+    resource_type = request.path_params["resource_type"]
     repository = _repository(request, resource_type)
     resource = await _resource_body(request, resource_type)
     result = await create.create(repository, resource,
@@ -89,8 +89,8 @@ async def create_route(request: Request, resource_type: str) -> Response:
     return _render(request, result)
 
 
-@router.get("/{resource_type}/_history")
-async def type_history_route(request: Request, resource_type: str) -> Response:
+async def type_history_route(request: Request) -> Response:
+    resource_type = request.path_params["resource_type"]
     services = _services(request)
     result = await history.history(
         _repository(request, resource_type), base_url=base_url(request), resource_id=None,
@@ -100,14 +100,14 @@ async def type_history_route(request: Request, resource_type: str) -> Response:
     return _render(request, result)
 
 
-@router.get("/{resource_type}/{resource_id}")
-async def read_route(request: Request, resource_type: str, resource_id: str) -> Response:
+async def read_route(request: Request) -> Response:
+    resource_type, resource_id = _path(request)
     repository = _repository(request, resource_type)
     return _render(request, await read.read(repository, _checked_id(resource_id)))
 
 
-@router.put("/{resource_type}/{resource_id}")
-async def update_route(request: Request, resource_type: str, resource_id: str) -> Response:
+async def update_route(request: Request) -> Response:
+    resource_type, resource_id = _path(request)
     repository = _repository(request, resource_type)
     resource_id = _checked_id(resource_id)
     if_match = if_match_version(request.headers.get("if-match"))
@@ -116,8 +116,8 @@ async def update_route(request: Request, resource_type: str, resource_id: str) -
                                                 if_match=if_match))
 
 
-@router.patch("/{resource_type}/{resource_id}")
-async def patch_route(request: Request, resource_type: str, resource_id: str) -> Response:
+async def patch_route(request: Request) -> Response:
+    resource_type, resource_id = _path(request)
     repository = _repository(request, resource_type)
     resource_id = _checked_id(resource_id)
     if_match = if_match_version(request.headers.get("if-match"))
@@ -131,16 +131,14 @@ async def patch_route(request: Request, resource_type: str, resource_id: str) ->
     return _render(request, result)
 
 
-@router.delete("/{resource_type}/{resource_id}")
-async def delete_route(request: Request, resource_type: str, resource_id: str) -> Response:
+async def delete_route(request: Request) -> Response:
+    resource_type, resource_id = _path(request)
     repository = _repository(request, resource_type)
     return _render(request, await delete.delete(repository, _checked_id(resource_id)))
 
 
-@router.get("/{resource_type}/{resource_id}/_history")
-async def instance_history_route(
-    request: Request, resource_type: str, resource_id: str
-) -> Response:
+async def instance_history_route(request: Request) -> Response:
+    resource_type, resource_id = _path(request)
     services = _services(request)
     result = await history.history(
         _repository(request, resource_type), base_url=base_url(request),
@@ -151,10 +149,26 @@ async def instance_history_route(
     return _render(request, result)
 
 
-@router.get("/{resource_type}/{resource_id}/_history/{version_id}")
-async def vread_route(
-    request: Request, resource_type: str, resource_id: str, version_id: str
-) -> Response:
+async def vread_route(request: Request) -> Response:
+    resource_type, resource_id = _path(request)
+    version_id = request.path_params["version_id"]
     repository = _repository(request, resource_type)
     return _render(request, await read.vread(repository, _checked_id(resource_id),
                                              _version(version_id)))
+
+
+def fhir_routes(prefix: str = "/fhir") -> list[Route]:
+    """The route table. Plain Starlette routes: handlers read the request themselves, so no
+    per-request dependency solving is needed on the hot paths."""
+    table = [
+        ("/metadata", capabilities, ["GET"]),
+        ("/{resource_type}", create_route, ["POST"]),
+        ("/{resource_type}/_history", type_history_route, ["GET"]),
+        ("/{resource_type}/{resource_id}", read_route, ["GET"]),
+        ("/{resource_type}/{resource_id}", update_route, ["PUT"]),
+        ("/{resource_type}/{resource_id}", patch_route, ["PATCH"]),
+        ("/{resource_type}/{resource_id}", delete_route, ["DELETE"]),
+        ("/{resource_type}/{resource_id}/_history", instance_history_route, ["GET"]),
+        ("/{resource_type}/{resource_id}/_history/{version_id}", vread_route, ["GET"]),
+    ]
+    return [Route(prefix + path, endpoint, methods=methods) for path, endpoint, methods in table]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import cache
 from typing import Any
 
 import orjson
@@ -51,17 +52,35 @@ def join_element(
     json_keys: Iterable[str] = (),
 ) -> dict[str, Any]:
     """The FHIR element stored in ``row``, keys in the datatype's element order."""
-    json_key_set = set(json_keys)
-    merged: dict[str, Any] = {}
-    for key, column in column_keys.items():
-        value = row.get(column)
-        if value is None:
-            continue
-        merged[key] = load_json(value) if key in json_key_set else value
-    extra = load_json(row.get("extra"))
+    extra_text = row.get("extra")
+    extra = load_json(extra_text) if extra_text else None
+    element: dict[str, Any] = {}
+    for key, column, is_json in _join_plan(tuple(column_keys.items()), tuple(order),
+                                           frozenset(json_keys)):
+        if column is not None:
+            value = row.get(column)
+            if value is not None:
+                element[key] = orjson.loads(value) if is_json else value
+        elif extra and key in extra:
+            element[key] = extra[key]
     if extra:
-        merged.update(extra)
-    return order_keys(merged, order)
+        for key, value in extra.items():
+            if key not in element:
+                element[key] = value
+    return element
+
+
+@cache
+def _join_plan(
+    column_items: tuple[tuple[str, str], ...], order: tuple[str, ...], json_keys: frozenset[str]
+) -> tuple[tuple[str, str | None, bool], ...]:
+    """(key, column or None, is JSON) in element order, each key followed by its ``_key``."""
+    columns = dict(column_items)
+    plan: list[tuple[str, str | None, bool]] = []
+    for key in (*order, *(key for key in columns if key not in order)):
+        plan.append((key, columns.get(key), key in json_keys))
+        plan.append(("_" + key, None, False))
+    return tuple(plan)
 
 
 def order_keys(element: dict[str, Any], order: Iterable[str]) -> dict[str, Any]:

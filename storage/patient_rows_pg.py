@@ -78,6 +78,8 @@ class PsycopgPatientRows:
         if expected_version is not None:
             statement = _SQL.update_version
             parameters["expected_version"] = expected_version
+            parameters |= {f"{key}_count": len(child_rows)
+                           for key, child_rows in rows.children.items()}
         await self._execute_one(statement, parameters)
 
     async def save_deletion(self, entry: HistoryEntry, *, expected_version: int) -> None:

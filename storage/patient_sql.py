@@ -116,15 +116,23 @@ class PostgresPatientSql:
 
     @staticmethod
     def _children(*, replace: bool) -> str:
+        """CTEs writing each child table. On replace, rows are upserted by (patient, position)
+        and rows past the new count deleted, so no statement part touches another's rows."""
         parts: list[str] = []
         for key, table in PATIENT_CHILD_TABLES.items():
-            columns = ", ".join(CHILD_COLUMNS[key])
+            names = CHILD_COLUMNS[key]
+            columns = ", ".join(names)
+            upsert = ""
             if replace:
-                parts.append(f", delete_{key} AS (DELETE FROM {table.name}"
-                             f" WHERE patient_id IN (SELECT id FROM main))")
+                assignments = ", ".join(f"{name} = EXCLUDED.{name}" for name in names
+                                        if name != "position")
+                upsert = f" ON CONFLICT (patient_id, position) DO UPDATE SET {assignments}"
+                parts.append(f", trim_{key} AS (DELETE FROM {table.name}"
+                             f" WHERE patient_id IN (SELECT id FROM main)"
+                             f" AND position >= %({key}_count)s)")
             parts.append(
-                f", insert_{key} AS (INSERT INTO {table.name} (patient_id, {columns})"
+                f", write_{key} AS (INSERT INTO {table.name} (patient_id, {columns})"
                 f" SELECT main.id, {columns} FROM main,"
-                f" json_populate_recordset(NULL::{table.name}, %({key})s::json))"
+                f" json_populate_recordset(NULL::{table.name}, %({key})s::json){upsert})"
             )
         return "".join(parts)

@@ -1,8 +1,8 @@
 """SQLAlchemy 2 tables of the PRM patient model and the generic version history.
 
 The ``patients`` table keeps the PRM's own columns; a patient's repeating elements live in
-child tables (identifiers, names, telecoms, addresses), each row with a ``position`` (the
-element's index in the FHIR array) and an ``extra`` JSON text holding the parts of the element
+child tables (identifiers, names, telecoms, addresses), each row keyed by patient and ``position``
+(the element's index in the FHIR array) and an ``extra`` JSON text holding the parts of the element
 that have no column. ``patients.remainder`` does the same for top-level elements.
 """
 
@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    text,
 )
 from sqlalchemy.engine import Dialect
 
@@ -60,6 +61,12 @@ metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 ID_LENGTH = 64
 
+def _partial_index(name: str, column_name: str) -> Index:
+    """An index of the rows where the column is set (most rows have no SSN hash, no E.164)."""
+    condition = text(f"{column_name} IS NOT NULL")
+    return Index(name, column_name, postgresql_where=condition, sqlite_where=condition)
+
+
 patients = Table(
     "patients",
     metadata,
@@ -95,9 +102,10 @@ patients = Table(
     Column("emergency_contact_relationship", Text),
     Column("emergency_contact_phone", Text),
     Column("ssn_ciphertext", Text),
-    Column("ssn_hash", String(64), index=True),
+    Column("ssn_hash", String(64)),
     Column("remainder", Text),
     Index("ix_patients_family_name_birth_date", "family_name", "birth_date"),
+    _partial_index("ix_patients_ssn_hash", "ssn_hash"),
     Index("ix_patients_last_updated", "last_updated"),
 )
 
@@ -107,16 +115,15 @@ def _child_fk() -> Column[str]:
         "patient_id",
         String(ID_LENGTH),
         ForeignKey("patients.id", ondelete="CASCADE"),
-        nullable=False,
+        primary_key=True,
     )
 
 
 patient_identifiers = Table(
     "patient_identifiers",
     metadata,
-    Column("row_id", Integer, primary_key=True, autoincrement=True),
     _child_fk(),
-    Column("position", Integer, nullable=False),
+    Column("position", Integer, primary_key=True, autoincrement=False),
     Column("use", Text),
     Column("system", Text),
     Column("value", Text),
@@ -125,17 +132,15 @@ patient_identifiers = Table(
     Column("type_system", Text),
     Column("type_code", Text),
     Column("extra", Text),
-    Index("ix_patient_identifiers_patient_id_position", "patient_id", "position"),
     Index("ix_patient_identifiers_value_system", "value", "system"),
-    Index("ix_patient_identifiers_value_hash", "value_hash"),
+    _partial_index("ix_patient_identifiers_value_hash", "value_hash"),
 )
 
 patient_names = Table(
     "patient_names",
     metadata,
-    Column("row_id", Integer, primary_key=True, autoincrement=True),
     _child_fk(),
-    Column("position", Integer, nullable=False),
+    Column("position", Integer, primary_key=True, autoincrement=False),
     Column("use", Text),
     Column("text", Text),
     Column("family", Text),
@@ -143,31 +148,27 @@ patient_names = Table(
     Column("prefix", Text),
     Column("suffix", Text),
     Column("extra", Text),
-    Index("ix_patient_names_patient_id_position", "patient_id", "position"),
 )
 
 patient_telecoms = Table(
     "patient_telecoms",
     metadata,
-    Column("row_id", Integer, primary_key=True, autoincrement=True),
     _child_fk(),
-    Column("position", Integer, nullable=False),
+    Column("position", Integer, primary_key=True, autoincrement=False),
     Column("system", Text),
     Column("value", Text),
     Column("value_e164", String(32)),
     Column("use", Text),
     Column("rank", Integer),
     Column("extra", Text),
-    Index("ix_patient_telecoms_patient_id_position", "patient_id", "position"),
-    Index("ix_patient_telecoms_value_e164", "value_e164"),
+    _partial_index("ix_patient_telecoms_value_e164", "value_e164"),
 )
 
 patient_addresses = Table(
     "patient_addresses",
     metadata,
-    Column("row_id", Integer, primary_key=True, autoincrement=True),
     _child_fk(),
-    Column("position", Integer, nullable=False),
+    Column("position", Integer, primary_key=True, autoincrement=False),
     Column("use", Text),
     Column("type", Text),
     Column("text", Text),
@@ -178,7 +179,6 @@ patient_addresses = Table(
     Column("postal_code", Text),
     Column("country", Text),
     Column("extra", Text),
-    Index("ix_patient_addresses_patient_id_position", "patient_id", "position"),
 )
 
 resource_history = Table(

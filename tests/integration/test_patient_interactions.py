@@ -278,3 +278,21 @@ def test_conditional_create_with_unsupported_parameter_is_400(client: TestClient
 def test_health_endpoints(client: TestClient) -> None:
     assert client.get("/health").json() == {"status": "ok"}
     assert client.get("/health/ready").status_code == 200
+
+
+def test_update_replaces_repeating_elements_when_their_count_changes(client: TestClient) -> None:
+    created = _create(client, patient(name=[{"family": "A"}, {"family": "B"}, {"family": "C"}]))
+    fewer = created | {"name": [{"family": "Z"}], "telecom": [{"system": "email",
+                                                               "value": "z@example.org"}]}
+    client.put(f"/fhir/Patient/{created['id']}", json=fewer, headers=FHIR_JSON)
+    read = client.get(f"/fhir/Patient/{created['id']}").json()
+    assert read["name"] == [{"family": "Z"}]
+    assert read["telecom"] == [{"system": "email", "value": "z@example.org"}]
+    more = read | {"name": [{"family": "X"}, {"given": ["Y"]}], "address": []}
+    del more["address"]
+    client.put(f"/fhir/Patient/{created['id']}", json=more, headers=FHIR_JSON)
+    read = client.get(f"/fhir/Patient/{created['id']}").json()
+    assert read["name"] == [{"family": "X"}, {"given": ["Y"]}]
+    assert "address" not in read
+    assert client.get(f"/fhir/Patient/{created['id']}/_history/1").json()["name"] == [
+        {"family": "A"}, {"family": "B"}, {"family": "C"}]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 17:26:18.538229
+Create Date: 2026-11-28 17:48:45.138583
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def upgrade() -> None:
     with op.batch_alter_table('patients', schema=None) as batch_op:
         batch_op.create_index('ix_patients_family_name_birth_date', ['family_name', 'birth_date'], unique=False)
         batch_op.create_index('ix_patients_last_updated', ['last_updated'], unique=False)
-        batch_op.create_index(batch_op.f('ix_patients_ssn_hash'), ['ssn_hash'], unique=False)
+        batch_op.create_index('ix_patients_ssn_hash', ['ssn_hash'], unique=False, postgresql_where=sa.text('ssn_hash IS NOT NULL'), sqlite_where=sa.text('ssn_hash IS NOT NULL'))
 
     op.create_table('resource_history',
     sa.Column('resource_type', sa.String(length=64), nullable=False),
@@ -76,9 +76,8 @@ def upgrade() -> None:
         batch_op.create_index('ix_resource_history_type_last_updated', ['resource_type', 'last_updated'], unique=False)
 
     op.create_table('patient_addresses',
-    sa.Column('row_id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('patient_id', sa.String(length=64), nullable=False),
-    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('position', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('use', sa.Text(), nullable=True),
     sa.Column('type', sa.Text(), nullable=True),
     sa.Column('text', sa.Text(), nullable=True),
@@ -90,15 +89,11 @@ def upgrade() -> None:
     sa.Column('country', sa.Text(), nullable=True),
     sa.Column('extra', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['patient_id'], ['patients.id'], name=op.f('fk_patient_addresses_patient_id_patients'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('row_id', name=op.f('pk_patient_addresses'))
+    sa.PrimaryKeyConstraint('patient_id', 'position', name=op.f('pk_patient_addresses'))
     )
-    with op.batch_alter_table('patient_addresses', schema=None) as batch_op:
-        batch_op.create_index('ix_patient_addresses_patient_id_position', ['patient_id', 'position'], unique=False)
-
     op.create_table('patient_identifiers',
-    sa.Column('row_id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('patient_id', sa.String(length=64), nullable=False),
-    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('position', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('use', sa.Text(), nullable=True),
     sa.Column('system', sa.Text(), nullable=True),
     sa.Column('value', sa.Text(), nullable=True),
@@ -108,17 +103,15 @@ def upgrade() -> None:
     sa.Column('type_code', sa.Text(), nullable=True),
     sa.Column('extra', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['patient_id'], ['patients.id'], name=op.f('fk_patient_identifiers_patient_id_patients'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('row_id', name=op.f('pk_patient_identifiers'))
+    sa.PrimaryKeyConstraint('patient_id', 'position', name=op.f('pk_patient_identifiers'))
     )
     with op.batch_alter_table('patient_identifiers', schema=None) as batch_op:
-        batch_op.create_index('ix_patient_identifiers_patient_id_position', ['patient_id', 'position'], unique=False)
-        batch_op.create_index('ix_patient_identifiers_value_hash', ['value_hash'], unique=False)
+        batch_op.create_index('ix_patient_identifiers_value_hash', ['value_hash'], unique=False, postgresql_where=sa.text('value_hash IS NOT NULL'), sqlite_where=sa.text('value_hash IS NOT NULL'))
         batch_op.create_index('ix_patient_identifiers_value_system', ['value', 'system'], unique=False)
 
     op.create_table('patient_names',
-    sa.Column('row_id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('patient_id', sa.String(length=64), nullable=False),
-    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('position', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('use', sa.Text(), nullable=True),
     sa.Column('text', sa.Text(), nullable=True),
     sa.Column('family', sa.Text(), nullable=True),
@@ -127,15 +120,11 @@ def upgrade() -> None:
     sa.Column('suffix', sa.Text(), nullable=True),
     sa.Column('extra', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['patient_id'], ['patients.id'], name=op.f('fk_patient_names_patient_id_patients'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('row_id', name=op.f('pk_patient_names'))
+    sa.PrimaryKeyConstraint('patient_id', 'position', name=op.f('pk_patient_names'))
     )
-    with op.batch_alter_table('patient_names', schema=None) as batch_op:
-        batch_op.create_index('ix_patient_names_patient_id_position', ['patient_id', 'position'], unique=False)
-
     op.create_table('patient_telecoms',
-    sa.Column('row_id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('patient_id', sa.String(length=64), nullable=False),
-    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('position', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('system', sa.Text(), nullable=True),
     sa.Column('value', sa.Text(), nullable=True),
     sa.Column('value_e164', sa.String(length=32), nullable=True),
@@ -143,11 +132,10 @@ def upgrade() -> None:
     sa.Column('rank', sa.Integer(), nullable=True),
     sa.Column('extra', sa.Text(), nullable=True),
     sa.ForeignKeyConstraint(['patient_id'], ['patients.id'], name=op.f('fk_patient_telecoms_patient_id_patients'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('row_id', name=op.f('pk_patient_telecoms'))
+    sa.PrimaryKeyConstraint('patient_id', 'position', name=op.f('pk_patient_telecoms'))
     )
     with op.batch_alter_table('patient_telecoms', schema=None) as batch_op:
-        batch_op.create_index('ix_patient_telecoms_patient_id_position', ['patient_id', 'position'], unique=False)
-        batch_op.create_index('ix_patient_telecoms_value_e164', ['value_e164'], unique=False)
+        batch_op.create_index('ix_patient_telecoms_value_e164', ['value_e164'], unique=False, postgresql_where=sa.text('value_e164 IS NOT NULL'), sqlite_where=sa.text('value_e164 IS NOT NULL'))
 
 
 
@@ -155,30 +143,22 @@ def upgrade() -> None:
 def downgrade() -> None:
 
     with op.batch_alter_table('patient_telecoms', schema=None) as batch_op:
-        batch_op.drop_index('ix_patient_telecoms_value_e164')
-        batch_op.drop_index('ix_patient_telecoms_patient_id_position')
+        batch_op.drop_index('ix_patient_telecoms_value_e164', postgresql_where=sa.text('value_e164 IS NOT NULL'), sqlite_where=sa.text('value_e164 IS NOT NULL'))
 
     op.drop_table('patient_telecoms')
-    with op.batch_alter_table('patient_names', schema=None) as batch_op:
-        batch_op.drop_index('ix_patient_names_patient_id_position')
-
     op.drop_table('patient_names')
     with op.batch_alter_table('patient_identifiers', schema=None) as batch_op:
         batch_op.drop_index('ix_patient_identifiers_value_system')
-        batch_op.drop_index('ix_patient_identifiers_value_hash')
-        batch_op.drop_index('ix_patient_identifiers_patient_id_position')
+        batch_op.drop_index('ix_patient_identifiers_value_hash', postgresql_where=sa.text('value_hash IS NOT NULL'), sqlite_where=sa.text('value_hash IS NOT NULL'))
 
     op.drop_table('patient_identifiers')
-    with op.batch_alter_table('patient_addresses', schema=None) as batch_op:
-        batch_op.drop_index('ix_patient_addresses_patient_id_position')
-
     op.drop_table('patient_addresses')
     with op.batch_alter_table('resource_history', schema=None) as batch_op:
         batch_op.drop_index('ix_resource_history_type_last_updated')
 
     op.drop_table('resource_history')
     with op.batch_alter_table('patients', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_patients_ssn_hash'))
+        batch_op.drop_index('ix_patients_ssn_hash', postgresql_where=sa.text('ssn_hash IS NOT NULL'), sqlite_where=sa.text('ssn_hash IS NOT NULL'))
         batch_op.drop_index('ix_patients_last_updated')
         batch_op.drop_index('ix_patients_family_name_birth_date')
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from fhir_server.errors import Issue
@@ -86,8 +86,8 @@ class PatientRuleError(ValueError):
 def format_instant(moment: datetime) -> str:
     """FHIR instant with millisecond precision in UTC (``2026-01-02T03:04:05.678Z``)."""
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    moment = moment.astimezone(timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
@@ -241,7 +241,7 @@ def _birth_date_columns(value: str | None, issues: list[Issue]) -> tuple[date | 
         issues.append(Issue(f"birthDate '{value}' is not a valid date", code="value",
                             expression=("Patient.birthDate",)))
         return None, None
-    latest_today = (datetime.now(timezone.utc) + timedelta(hours=14)).date()
+    latest_today = (datetime.now(UTC) + timedelta(hours=14)).date()
     if start > latest_today:
         issues.append(Issue(f"birthDate {value} is in the future", code="value",
                             expression=("Patient.birthDate",)))

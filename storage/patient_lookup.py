@@ -70,4 +70,4 @@ async def find_patient_ids(
         patients.c.deleted_at.is_(None), *(_condition(c, cipher) for c in criteria)
     ).limit(limit)
     result = await connection.execute(statement)
-    return [row[0] for row in result]
+    return [str(row[0]) for row in result]

@@ -7,10 +7,11 @@ PostgreSQL writes a version in one statement (``PostgresPatientSql``).
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+
 from storage.row_set import RowSet
 from storage.tables import PATIENT_CHILD_TABLES, patients
 
@@ -63,7 +64,7 @@ def row_set_from_json(text: str) -> RowSet:
     main = dict(zip(MAIN_COLUMNS, values[:width]))
     for name in ("last_updated", "deleted_at"):
         if main[name] is not None:
-            main[name] = datetime.fromisoformat(main[name]).astimezone(timezone.utc)
+            main[name] = datetime.fromisoformat(main[name]).astimezone(UTC)
     children = {
         key: [dict(zip(names, row)) for row in rows]
         for (key, names), rows in zip(CHILD_COLUMNS.items(), values[width:])

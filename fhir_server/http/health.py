@@ -8,6 +8,7 @@ from starlette.routing import Route
 
 from storage.database import database_ready
 
+
 async def health(_request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 

@@ -25,7 +25,7 @@ def parse_paging(
         offset = _non_negative_int("_offset", params["_offset"])
     if "_since" in params:
         try:
-            since = datetime.fromisoformat(params["_since"].replace("Z", "+00:00"))
+            since = datetime.fromisoformat(params["_since"])
         except ValueError:
             raise InvalidRequest(f"_since '{params['_since']}' is not a FHIR instant") from None
         if since.tzinfo is None:

@@ -74,7 +74,7 @@ def field_rules(model_name: str) -> dict[str, FieldRule]:
         enum_values = extra.get("enum_values")
         # a "+" in the list marks an abbreviated value set in the model metadata: not checkable
         checkable = isinstance(enum_values, list) and "+" not in enum_values
-        codes = frozenset(enum_values) if checkable else None
+        codes = frozenset(str(code) for code in enum_values) if checkable else None  # type: ignore[union-attr]
         rules[alias] = _rule_for(field.annotation, codes)
     return rules
 

@@ -27,10 +27,11 @@ from mappings.patient_demographics import (
 )
 from storage.crypto import FieldCipher
 from storage.row_set import RowSet
+from terminology import systems
 
 RESOURCE_TYPE = "Patient"
-SSN_SYSTEM = "http://hl7.org/fhir/sid/us-ssn"
-IDENTIFIER_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/v2-0203"
+SSN_SYSTEM = systems.SSN
+IDENTIFIER_TYPE_SYSTEM = systems.V2_IDENTIFIER_TYPE
 SSN_PATTERN = re.compile(r"^(\d{3})-?(\d{2})-?(\d{4})$")
 
 PATIENT_ORDER = (
@@ -106,7 +107,8 @@ def mrn_identifier(mrn: str, mrn_system: str) -> dict[str, Any]:
     """The identifier the server adds for a generated MRN (type MR, v2-0203)."""
     return {
         "use": "usual",
-        "type": {"coding": [{"system": IDENTIFIER_TYPE_SYSTEM, "code": "MR"}]},
+        "type": {"coding": [{"system": IDENTIFIER_TYPE_SYSTEM,
+                              "code": systems.MEDICAL_RECORD_NUMBER}]},
         "system": mrn_system,
         "value": mrn,
     }

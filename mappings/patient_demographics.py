@@ -11,11 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from mappings.contact_points import ContactPointError, phone_to_e164
+from terminology import systems
 
-RACE_URL = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"
-ETHNICITY_URL = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity"
-CDC_RACE_ETHNICITY_SYSTEM = "urn:oid:2.16.840.1.113883.6.238"
-LANGUAGE_SYSTEM = "urn:ietf:bcp:47"
+RACE_URL = systems.US_CORE_RACE
+ETHNICITY_URL = systems.US_CORE_ETHNICITY
+CDC_RACE_ETHNICITY_SYSTEM = systems.CDC_RACE_ETHNICITY
+LANGUAGE_SYSTEM = systems.BCP_47
 
 RACE_COLUMNS = ("race_code", "race_display")
 ETHNICITY_COLUMNS = ("ethnicity_code", "ethnicity_display")

@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.crypto import FieldCipher
 from storage.tables import patient_identifiers, patient_names, patient_telecoms, patients
+from terminology import systems
 
-SSN_SYSTEM = "http://hl7.org/fhir/sid/us-ssn"
+SSN_SYSTEM = systems.SSN
 
 
 @dataclass(frozen=True)

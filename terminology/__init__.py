@@ -1,0 +1,1 @@
+"""Code systems, value sets and concept maps the server uses."""

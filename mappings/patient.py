@@ -65,6 +65,9 @@ OWNED_TOP_LEVEL = frozenset(
      "birthDate", "active", "deceasedBoolean", "deceasedDateTime"}
 )
 SERVER_META_KEYS = ("versionId", "lastUpdated")
+MAX_INDEXED_BYTES = 1000
+"""Longest identifier system/value and family name (UTF-8 bytes): they are indexed, and a
+database index entry has a size limit (PostgreSQL: about 2.7 kB)."""
 
 
 @dataclass(frozen=True)
@@ -132,10 +135,13 @@ def resource_to_rows(
         _identifier_row(element, position, context, issues)
         for position, element in enumerate(identifiers)
     ]
+    names = resource.get("name") or []
     name_rows = [
         split_element(element, NAME_COLUMNS, NAME_JSON) | {"position": position}
-        for position, element in enumerate(resource.get("name") or [])
+        for position, element in enumerate(names)
     ]
+    for position, element in enumerate(names):
+        _check_indexed_length(element.get("family"), f"Patient.name[{position}].family", issues)
     telecom_rows = [
         _telecom_row(element, position, context, issues)
         for position, element in enumerate(resource.get("telecom") or [])
@@ -188,6 +194,8 @@ def _identifier_row(
         "value_hash": None,
         "value_ciphertext": None,
     }
+    for key in ("system", "value"):
+        _check_indexed_length(element.get(key), f"Patient.identifier[{position}].{key}", issues)
     coding = ((element.get("type") or {}).get("coding") or [{}])[0]
     row["type_system"] = coding.get("system")
     row["type_code"] = coding.get("code")
@@ -206,6 +214,12 @@ def _identifier_row(
         row["value_ciphertext"] = context.cipher.encrypt(value)
         row["value_hash"] = context.cipher.search_hash(value)
     return row
+
+
+def _check_indexed_length(value: Any, path: str, issues: list[Issue]) -> None:
+    if isinstance(value, str) and len(value.encode()) > MAX_INDEXED_BYTES:
+        issues.append(Issue(f"{path} is longer than {MAX_INDEXED_BYTES} bytes", code="too-long",
+                            expression=(path,)))
 
 
 def _mask(value: str) -> str:

@@ -9,7 +9,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 from fhir_server.errors import InvalidRequest, InvalidResource, Issue
-from fhir_server.validation.strict_json import check_resource
+from fhir_server.validation.strict_json import MAX_DEPTH, check_resource, too_deep
 
 MAX_ID_LENGTH = 64
 
@@ -43,6 +43,10 @@ def validate_resource(data: Any, expected_type: str) -> dict[str, Any]:
             issues=[Issue(f"resourceType '{resource_type}' does not match the endpoint's type "
                           f"'{expected_type}'", code="invalid", expression=("resourceType",))],
         )
+    if too_deep(data):
+        raise InvalidResource(f"The resource is nested more than {MAX_DEPTH} levels deep",
+                              issues=[Issue(f"The resource is nested more than {MAX_DEPTH} "
+                                            "levels deep", code="structure")])
     issues = check_resource(data)
     resource_id = data.get("id")
     if isinstance(resource_id, str) and len(resource_id) > MAX_ID_LENGTH:
@@ -53,6 +57,10 @@ def validate_resource(data: Any, expected_type: str) -> dict[str, Any]:
         model.model_validate(data)
     except ValidationError as exc:
         issues.extend(_issue_from_pydantic(error, expected_type) for error in exc.errors())
+    except Exception as exc:  # noqa: BLE001 - the model library fails on some invalid input
+        if not issues:
+            issues.append(Issue(f"{expected_type} is not a valid resource: "
+                                f"{type(exc).__name__} {str(exc)[:200]}", code="structure"))
     if issues:
         raise InvalidResource(issues[0].diagnostics, issues=_dedupe(issues))
     return data

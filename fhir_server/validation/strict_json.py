@@ -9,6 +9,7 @@ checks them against the fields of the R4B models, with no I/O.
 from __future__ import annotations
 
 import decimal
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -19,6 +20,9 @@ from typing import Any
 from fhir.resources.R4B import get_fhir_model_class
 
 from fhir_server.errors import Issue
+
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+MAX_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,10 @@ def _rule_for(annotation: Any, codes: frozenset[str] | None) -> FieldRule:
         annotation = _unwrap_optional(typing.get_args(annotation)[0])
     if typing.get_origin(annotation) is typing.Annotated:
         annotation = typing.get_args(annotation)[0]
+    # url-like types are Union[AnyUrl, str]: JSON strings all the same
+    union = typing.get_origin(annotation) in (typing.Union, types.UnionType)
+    if union and str in typing.get_args(annotation):
+        return FieldRule("str", is_list, codes=codes)
     if annotation is bool:
         return FieldRule("bool", is_list)
     if annotation is int:
@@ -110,13 +118,19 @@ def _check_object(
             if not value:
                 issues.append(Issue(f"{child} must not be an empty array", code="structure",
                                     expression=(child,)))
-            primitive_list = rule.kind not in ("model", "resource") or key.startswith("_")
             for index, item in enumerate(value):
-                if item is None and primitive_list:
+                if item is None and _null_is_aligned(data, key, index):
                     continue  # nulls align primitive arrays with their _element twins
                 _check_value(item, rule, f"{child}[{index}]", issues)
         else:
             _check_value(value, rule, child, issues)
+
+
+def _null_is_aligned(data: dict[str, Any], key: str, index: int) -> bool:
+    """A null in ``key`` (or ``_key``) is allowed where its twin array has a value."""
+    twin_key = key[1:] if key.startswith("_") else "_" + key
+    twin = data.get(twin_key)
+    return isinstance(twin, list) and index < len(twin) and twin[index] is not None
 
 
 def _check_value(value: Any, rule: FieldRule, path: str, issues: list[Issue]) -> None:
@@ -140,6 +154,10 @@ def _check_value(value: Any, rule: FieldRule, path: str, issues: list[Issue]) ->
             refuse("a JSON string")
         elif value.strip() == "":
             refuse("a non-empty string")
+        elif _CONTROL_CHARACTER.search(value):
+            issues.append(Issue(f"{path} contains a control character (only tab, carriage "
+                                "return and line feed are allowed)", code="value",
+                                expression=(path,)))
         elif rule.codes is not None and value not in rule.codes:
             issues.append(Issue(
                 f"{path} has code '{value[:64]}', which is not in the required value set "
@@ -157,7 +175,10 @@ def _check_value(value: Any, rule: FieldRule, path: str, issues: list[Issue]) ->
         elif isinstance(value.get("resourceType"), str):
             try:
                 get_fhir_model_class(value["resourceType"])
-            except KeyError:
+            except (KeyError, ValueError):
+                issues.append(Issue(f"{path} has unknown resourceType "
+                                    f"'{value['resourceType'][:64]}'",
+                                    code="structure", expression=(path,)))
                 return
             _check_object(value, value["resourceType"], path, issues, top_level=True)
 
@@ -174,3 +195,22 @@ def _json_kind(value: Any) -> str:
     if isinstance(value, list):
         return "an array"
     return "an object"
+
+
+def too_deep(value: Any) -> bool:
+    """True when ``value`` nests deeper than MAX_DEPTH (R4 resources need far fewer levels)."""
+    return _depth(value) > MAX_DEPTH
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a JSON value, without recursion (hostile input can be very deep)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        current, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(current, dict):
+            stack.extend((child, level + 1) for child in current.values())
+        elif isinstance(current, list):
+            stack.extend((child, level + 1) for child in current)
+    return deepest

@@ -3,6 +3,7 @@ and matched. https://hl7.org/fhir/R4/http.html#ccreate"""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from urllib.parse import parse_qsl
 
@@ -10,6 +11,8 @@ from fhir_server.errors import InvalidRequest
 from mappings.contact_points import ContactPointError, phone_to_e164
 from storage.patient_lookup import LOOKUP_PARAMETERS, Criterion
 from storage.patient_repository import PatientRepository
+
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def parse_criteria(query: str, phone_region: str) -> list[Criterion]:
@@ -27,6 +30,8 @@ def parse_criteria(query: str, phone_region: str) -> list[Criterion]:
             )
         if not value:
             raise InvalidRequest(f"If-None-Exist parameter '{name}' has no value")
+        if _CONTROL_CHARACTER.search(value):
+            raise InvalidRequest(f"If-None-Exist parameter '{name}' contains a control character")
         criteria.append(_criterion(name, value, phone_region))
     return criteria
 

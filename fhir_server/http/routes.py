@@ -4,6 +4,7 @@ HTTP inputs, call the interaction and render its result. https://hl7.org/fhir/R4
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -16,12 +17,14 @@ from fhir_server.http.negotiation import JSON_PATCH, check_body_type, response_f
 from fhir_server.http.preconditions import if_match_version, prefer_return
 from fhir_server.http.responses import interaction_response, json_response
 from fhir_server.interactions import create, delete, history, patch, read, update
+from fhir_server.interactions.history import MAX_INT
 from fhir_server.services import Services
 from fhir_server.validation.resource import parse_json, validate_resource
 from storage.patient_repository import PatientRepository
 
 SERVED_TYPES = ("Patient",)
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+_VERSION = re.compile(r"[0-9]{1,12}")
 
 def _path(request: Request) -> tuple[str, str]:
     return request.path_params["resource_type"], request.path_params["resource_id"]
@@ -58,7 +61,7 @@ def _checked_id(resource_id: str) -> str:
 
 
 def _version(version_id: str) -> int:
-    if not version_id.isdigit():
+    if not _VERSION.fullmatch(version_id) or int(version_id) > MAX_INT:
         raise NotFound(f"Version '{version_id[:32]}' does not exist")
     return int(version_id)
 
@@ -157,18 +160,32 @@ async def vread_route(request: Request) -> Response:
                                              _version(version_id)))
 
 
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _by_method(handlers: dict[str, Handler]) -> Handler:
+    """One endpoint for a path, so a 405 lists every method the path allows."""
+
+    async def endpoint(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await handlers[method](request)
+
+    return endpoint
+
+
 def fhir_routes(prefix: str = "/fhir") -> list[Route]:
     """The route table. Plain Starlette routes: handlers read the request themselves, so no
     per-request dependency solving is needed on the hot paths."""
-    table = [
-        ("/metadata", capabilities, ["GET"]),
-        ("/{resource_type}", create_route, ["POST"]),
-        ("/{resource_type}/_history", type_history_route, ["GET"]),
-        ("/{resource_type}/{resource_id}", read_route, ["GET"]),
-        ("/{resource_type}/{resource_id}", update_route, ["PUT"]),
-        ("/{resource_type}/{resource_id}", patch_route, ["PATCH"]),
-        ("/{resource_type}/{resource_id}", delete_route, ["DELETE"]),
-        ("/{resource_type}/{resource_id}/_history", instance_history_route, ["GET"]),
-        ("/{resource_type}/{resource_id}/_history/{version_id}", vread_route, ["GET"]),
-    ]
-    return [Route(prefix + path, endpoint, methods=methods) for path, endpoint, methods in table]
+    table: dict[str, dict[str, Handler]] = {
+        "/metadata": {"GET": capabilities},
+        "/{resource_type}": {"POST": create_route},
+        "/{resource_type}/_history": {"GET": type_history_route},
+        "/{resource_type}/{resource_id}": {
+            "GET": read_route, "PUT": update_route, "PATCH": patch_route,
+            "DELETE": delete_route,
+        },
+        "/{resource_type}/{resource_id}/_history": {"GET": instance_history_route},
+        "/{resource_type}/{resource_id}/_history/{version_id}": {"GET": vread_route},
+    }
+    return [Route(prefix + path, _by_method(handlers), methods=list(handlers))
+            for path, handlers in table.items()]

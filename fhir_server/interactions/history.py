@@ -3,7 +3,8 @@ https://hl7.org/fhir/R4/http.html#history"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -11,6 +12,10 @@ from fhir_server.errors import InvalidRequest
 from fhir_server.interactions.result import InteractionResult
 from mappings.patient import format_instant
 from storage.patient_repository import PatientRepository, StoredResource
+
+_DIGITS = re.compile(r"[0-9]{1,12}")
+MAX_INT = 2_147_483_647
+"""Largest paging value accepted (the databases' 32-bit integer range)."""
 
 
 def parse_paging(
@@ -24,18 +29,24 @@ def parse_paging(
     if "_offset" in params:
         offset = _non_negative_int("_offset", params["_offset"])
     if "_since" in params:
-        try:
-            since = datetime.fromisoformat(params["_since"])
-        except ValueError:
-            raise InvalidRequest(f"_since '{params['_since']}' is not a FHIR instant") from None
-        if since.tzinfo is None:
-            raise InvalidRequest("_since must include a timezone (an instant)")
+        since = _instant("_since", params["_since"])
     return count, offset, since
 
 
+def _instant(name: str, value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            raise InvalidRequest(f"{name} must include a timezone (a FHIR instant)")
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise InvalidRequest(f"{name} '{value[:64]}' is not a FHIR instant in range") from None
+
+
 def _non_negative_int(name: str, value: str) -> int:
-    if not value.isdigit():
-        raise InvalidRequest(f"{name} '{value}' must be a non-negative integer")
+    if not _DIGITS.fullmatch(value) or int(value) > MAX_INT:
+        raise InvalidRequest(
+            f"{name} '{value[:32]}' must be an integer from 0 to {MAX_INT}")
     return int(value)
 
 

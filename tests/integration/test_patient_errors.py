@@ -230,6 +230,16 @@ def test_non_string_url_is_400_naming_element(
     assert _history_total(client) == 1
 
 
+@pytest.mark.parametrize(("element", "value"), [("_birthDate", "0"), ("_gender", "1")])
+def test_primitive_extension_given_as_json_text_is_400_naming_it(
+    client: TestClient, existing: dict, element: str, value: str
+) -> None:
+    response = _post(client, patient(**{element: value}))
+    body = _refused(response, 400, "value")
+    assert f"Patient.{element}" in issue_expressions(body)
+    assert _history_total(client) == 1
+
+
 def test_contained_resource_of_unknown_type_is_400(client: TestClient, existing: dict) -> None:
     response = _post(client, patient(contained=[{"resourceType": "Foo", "id": "f1"}]))
     assert response.status_code == 400, response.text
@@ -270,18 +280,30 @@ def test_deeply_nested_extensions_are_400(client: TestClient, existing: dict) ->
 # ------------------------------------------------------------------------- PRM rules
 
 
-def test_malformed_ssn_is_400_naming_identifier_value(client: TestClient, existing: dict) -> None:
-    resource = patient(identifier=[{"system": SSN_SYSTEM, "value": "123456789"}])
+@pytest.mark.parametrize("value", ["1234-56-789", "123-45-678", "12345678", "SSN123456789"])
+def test_malformed_ssn_is_400_naming_identifier_value(
+    client: TestClient, existing: dict, value: str
+) -> None:
+    resource = patient(identifier=[{"system": "http://hospital.example.org/ids", "value": "A"},
+                                   {"system": SSN_SYSTEM, "value": value}])
     body = _refused(_post(client, resource), 400, "value")
-    assert "Patient.identifier[0].value" in issue_expressions(body)
+    assert "Patient.identifier[1].value" in issue_expressions(body)
     assert _history_total(client) == 1
 
 
 def test_malformed_ssn_is_not_echoed_in_the_outcome(client: TestClient) -> None:
-    resource = patient(identifier=[{"system": SSN_SYSTEM, "value": "123456789"}])
+    resource = patient(identifier=[{"system": SSN_SYSTEM, "value": "1234-56-789"}])
     response = _post(client, resource)
     assert response.status_code == 400
+    assert "1234-56-789" not in response.text
     assert "123456789" not in response.text
+
+
+def test_ssn_as_bare_digits_is_returned_dashed(client: TestClient) -> None:
+    response = _post(client, patient(identifier=[{"system": SSN_SYSTEM, "value": "123456789"}]))
+    assert response.status_code == 201, response.text
+    read = client.get(f"{PATIENTS}/{response.json()['id']}").json()
+    assert read["identifier"][0] == {"system": SSN_SYSTEM, "value": "123-45-6789"}
 
 
 def test_phone_without_digits_is_400_naming_telecom_value(
@@ -432,6 +454,16 @@ def test_method_not_allowed_is_405_outcome(
     assert _history_total(client) == 1
 
 
+def test_method_not_allowed_lists_every_method_the_url_allows(
+    client: TestClient, existing: dict
+) -> None:
+    response = client.post(f"{PATIENTS}/{existing['id']}", json=patient(), headers=FHIR_JSON)
+    assert response.status_code == 405
+    allowed = {method.strip() for method in response.headers["allow"].split(",")}
+    assert {"GET", "PUT", "PATCH", "DELETE"} <= allowed
+    assert "POST" not in allowed
+
+
 def test_deleted_patient_read_is_410(client: TestClient, existing: dict) -> None:
     client.delete(f"{PATIENTS}/{existing['id']}")
     _refused(client.get(f"{PATIENTS}/{existing['id']}"), 410, "deleted")
@@ -441,9 +473,46 @@ def test_vread_of_non_numeric_version_is_404(client: TestClient, existing: dict)
     _refused(client.get(f"{PATIENTS}/{existing['id']}/_history/abc"), 404, "not-found")
 
 
-@pytest.mark.parametrize("parameter", ["_count=abc", "_count=-1", "_offset=x", "_since=soon"])
+@pytest.mark.parametrize(
+    "parameter",
+    ["_count=abc", "_count=-1", "_count=1.5", "_count=%C2%B2", "_offset=x", "_since=soon"],
+    ids=["count-word", "count-negative", "count-decimal", "count-superscript", "offset-word",
+         "since-word"],
+)
 def test_bad_history_parameter_is_400(client: TestClient, parameter: str) -> None:
     _refused(client.get(f"{PATIENTS}/_history?{parameter}"), 400, "invalid")
+
+
+@pytest.mark.parametrize(
+    "parameter",
+    ["_offset=99999999999999999999", "_count=99999999999999999999",
+     "_since=0001-01-01T00:00:00%2B14:00", "_since=9999-12-31T23:59:59-14:00"],
+    ids=["offset-huge", "count-huge", "since-before-year-1-utc", "since-after-year-9999-utc"],
+)
+def test_extreme_history_parameter_is_not_a_server_error(
+    client: TestClient, existing: dict, parameter: str
+) -> None:
+    response = client.get(f"{PATIENTS}/_history?{parameter}")
+    assert response.status_code in (200, 400), response.text
+    expected = "Bundle" if response.status_code == 200 else "OperationOutcome"
+    assert response.json()["resourceType"] == expected
+
+
+def test_vread_of_version_beyond_any_integer_is_404(client: TestClient, existing: dict) -> None:
+    response = client.get(f"{PATIENTS}/{existing['id']}/_history/99999999999999999999")
+    _refused(response, 404, "not-found")
+
+
+@pytest.mark.parametrize("criterion", ["family=Riv%00era", "email=a%00@example.org",
+                                       "identifier=http://x|A%00"])
+def test_conditional_create_with_nul_in_criterion_is_not_a_server_error(
+    client: TestClient, existing: dict, criterion: str
+) -> None:
+    response = client.post(PATIENTS, json=patient(),
+                           headers=FHIR_JSON | {"If-None-Exist": criterion})
+    assert response.status_code in (201, 400), response.text
+    if response.status_code == 400:
+        assert response.json()["resourceType"] == "OperationOutcome"
 
 
 # ---------------------------------------------------------------- content negotiation

@@ -8,14 +8,15 @@ import copy
 import json
 import uuid
 from typing import Any
+from urllib.parse import quote
 
 from fastapi.testclient import TestClient
+from httpx import Response
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from httpx import Response
 
 from tests.factories import FHIR_JSON, patient, without_server_elements
-from tests.unit.mappings.test_patient_mapping_properties import valid_patients
+from tests.strategies import valid_patients
 
 PATIENTS = "/fhir/Patient"
 HTTP_SETTINGS = settings(max_examples=40, deadline=None,
@@ -173,6 +174,38 @@ def test_mutated_update_is_never_a_server_error(
     response = client.put(f"{PATIENTS}/{resource_id}",
                           content=json.dumps(resource | {"id": resource_id}).encode(),
                           headers=FHIR_JSON)
+    _assert_client_error_at_most(response)
+
+
+@HTTP_SETTINGS
+@given(params=st.dictionaries(
+    st.one_of(st.sampled_from(["_count", "_offset", "_since", "_format"]), st.text(max_size=8)),
+    st.text(max_size=25), max_size=3))
+def test_random_history_parameters_are_never_a_server_error(
+    client: TestClient, params: dict[str, str]
+) -> None:
+    _assert_client_error_at_most(client.get(f"{PATIENTS}/_history", params=params))
+
+
+@HTTP_SETTINGS
+@given(name=st.sampled_from(["_id", "identifier", "family", "given", "birthdate", "gender",
+                             "email", "phone"]),
+       value=st.text(max_size=25))
+def test_random_if_none_exist_is_never_a_server_error(
+    client: TestClient, name: str, value: str
+) -> None:
+    condition = f"{name}={quote(value)}"
+    response = client.post(PATIENTS, json=patient(),
+                           headers=FHIR_JSON | {"If-None-Exist": condition})
+    _assert_client_error_at_most(response)
+
+
+@HTTP_SETTINGS
+@given(if_match=st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=25))
+def test_random_if_match_is_never_a_server_error(client: TestClient, if_match: str) -> None:
+    resource_id = str(uuid.uuid4())
+    response = client.put(f"{PATIENTS}/{resource_id}", json=patient(id=resource_id),
+                          headers=FHIR_JSON | {"If-Match": if_match})
     _assert_client_error_at_most(response)
 
 

@@ -15,9 +15,9 @@ from sqlalchemy.engine import Engine
 
 from fhir_server.app import create_app
 from fhir_server.settings import Settings
+from storage.tables import patient_identifiers, patient_telecoms, patients, resource_history
 from tests.conftest import empty_tables
 from tests.factories import FHIR_JSON, patient
-from storage.tables import patient_identifiers, patient_telecoms, patients, resource_history
 
 PATIENTS = "/fhir/Patient"
 SSN_SYSTEM = "http://hl7.org/fhir/sid/us-ssn"
@@ -97,6 +97,7 @@ def _every_stored_text(engine: Engine) -> list[tuple[str, str, str]]:
 
 def test_ssn_is_never_stored_in_clear(client: TestClient, engine: Engine) -> None:
     created = _create(client, _ssn_patient())
+    _create(client, patient(identifier=[{"system": SSN_SYSTEM, "value": SSN.replace("-", "")}]))
     client.put(f"{PATIENTS}/{created['id']}", json=created | {"gender": "other"},
                headers=FHIR_JSON)
     _create(client, _registered_patient())
@@ -111,6 +112,14 @@ def test_ssn_reads_back_decrypted(client: TestClient) -> None:
     created = _create(client, _ssn_patient())
     read = client.get(f"{PATIENTS}/{created['id']}").json()
     assert {"system": SSN_SYSTEM, "value": SSN} in read["identifier"]
+
+
+def test_ssn_as_bare_digits_hashes_like_dashed_form(client: TestClient, engine: Engine) -> None:
+    dashed = _create(client, _ssn_patient())
+    bare = _create(client, patient(identifier=[{"system": SSN_SYSTEM,
+                                                "value": SSN.replace("-", "")}]))
+    assert _patient_row(engine, bare["id"])["ssn_hash"] == (
+        _patient_row(engine, dashed["id"])["ssn_hash"])
 
 
 def test_same_ssn_gives_same_hash(client: TestClient, engine: Engine) -> None:
@@ -146,8 +155,8 @@ def test_conditional_create_finds_patient_by_ssn(client: TestClient) -> None:
 
 def test_conditional_create_with_other_ssn_creates(client: TestClient) -> None:
     _create(client, _ssn_patient())
-    response = client.post(PATIENTS, json=_ssn_patient(),
-                           headers=FHIR_JSON | {"If-None-Exist": f"identifier={SSN_SYSTEM}|987-65-4321"})
+    condition = {"If-None-Exist": f"identifier={SSN_SYSTEM}|987-65-4321"}
+    response = client.post(PATIENTS, json=_ssn_patient(), headers=FHIR_JSON | condition)
     assert response.status_code == 201, response.text
 
 
@@ -303,7 +312,8 @@ def test_refused_update_leaves_row_and_history_unchanged(
 
 def test_race_code_changed_by_prm_rebuilds_extension(client: TestClient, engine: Engine) -> None:
     created = _create(client, _registered_patient())
-    _set_columns(engine, created["id"], race_code="2054-5", race_display="Black or African American")
+    _set_columns(engine, created["id"], race_code="2054-5",
+                 race_display="Black or African American")
     read = client.get(f"{PATIENTS}/{created['id']}").json()
     race = next(ext for ext in read["extension"] if ext["url"] == RACE_URL)
     assert race["extension"] == [

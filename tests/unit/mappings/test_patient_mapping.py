@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -26,7 +26,7 @@ RACE_URL = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race"
 ETHNICITY_URL = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-ethnicity"
 CDC_SYSTEM = "urn:oid:2.16.840.1.113883.6.238"
 MARITAL_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus"
-LAST_UPDATED = datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
+LAST_UPDATED = datetime(2024, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
 CONTEXT = MappingContext(
     cipher=FieldCipher(fernet=MultiFernet([Fernet(Fernet.generate_key())]),
                        hash_key=b"unit-test-hash-key"),
@@ -181,7 +181,10 @@ def test_ssn_written_with_old_key_reads_with_rotated_keys() -> None:
     assert read["identifier"][0]["value"] == "123-45-6789"
 
 
-@pytest.mark.parametrize("value", ["123456789", "123-456-789", "12-345-6789", "abc-de-fghi"])
+@pytest.mark.parametrize(
+    "value",
+    ["1234-56-789", "123-456-789", "12-345-6789", "abc-de-fghi", "12345678", "123 45 6789"],
+)
 def test_malformed_ssn_is_refused_naming_identifier_value(value: str) -> None:
     sent = patient(identifier=[{"system": "http://x", "value": "1"},
                                {"system": SSN_SYSTEM, "value": value}])
@@ -192,9 +195,16 @@ def test_malformed_ssn_is_refused_naming_identifier_value(value: str) -> None:
 
 def test_malformed_ssn_is_masked_in_diagnostics() -> None:
     with pytest.raises(PatientRuleError) as error:
-        _rows(patient(identifier=[{"system": SSN_SYSTEM, "value": "123456789"}]))
+        _rows(patient(identifier=[{"system": SSN_SYSTEM, "value": "1234-56-789"}]))
+    assert "1234-56-789" not in str(error.value)
     assert "123456789" not in str(error.value)
-    assert "6789" in str(error.value)
+
+
+def test_ssn_as_bare_digits_is_stored_and_read_dashed() -> None:
+    rows = _rows(patient(identifier=[{"system": SSN_SYSTEM, "value": "123456789"}]))
+    assert CONTEXT.cipher.decrypt(rows.main["ssn_ciphertext"]) == "123-45-6789"
+    assert rows.main["ssn_hash"] == CONTEXT.cipher.search_hash("123-45-6789")
+    assert rows_to_resource(rows, CONTEXT)["identifier"][0]["value"] == "123-45-6789"
 
 
 # ----------------------------------------------------------------------------- telecom
@@ -289,14 +299,14 @@ def test_partial_birth_date_reads_back_as_sent(birth_date: str) -> None:
 
 
 def test_future_birth_date_is_refused() -> None:
-    future = (datetime.now(timezone.utc) + timedelta(days=3)).date().isoformat()
+    future = (datetime.now(UTC) + timedelta(days=3)).date().isoformat()
     with pytest.raises(PatientRuleError) as error:
         _rows(patient(birthDate=future))
     assert _issue_paths(error) == ["Patient.birthDate"]
 
 
 def test_birth_date_today_is_accepted() -> None:
-    today = datetime.now(timezone.utc).date().isoformat()
+    today = datetime.now(UTC).date().isoformat()
     assert _round_trip(patient(birthDate=today))["birthDate"] == today
 
 

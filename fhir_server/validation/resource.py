@@ -9,7 +9,7 @@ from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 from fhir_server.errors import InvalidRequest, InvalidResource, Issue
-from fhir_server.validation.strict_json import MAX_DEPTH, check_resource, too_deep
+from fhir_server.validation.strict_json import TooDeep, check_resource
 
 MAX_ID_LENGTH = 64
 
@@ -43,11 +43,10 @@ def validate_resource(data: Any, expected_type: str) -> dict[str, Any]:
             issues=[Issue(f"resourceType '{resource_type}' does not match the endpoint's type "
                           f"'{expected_type}'", code="invalid", expression=("resourceType",))],
         )
-    if too_deep(data):
-        raise InvalidResource(f"The resource is nested more than {MAX_DEPTH} levels deep",
-                              issues=[Issue(f"The resource is nested more than {MAX_DEPTH} "
-                                            "levels deep", code="structure")])
-    issues = check_resource(data)
+    try:
+        issues = check_resource(data)
+    except TooDeep as exc:
+        raise InvalidResource(str(exc), issues=[Issue(str(exc), code="structure")]) from None
     resource_id = data.get("id")
     if isinstance(resource_id, str) and len(resource_id) > MAX_ID_LENGTH:
         issues.append(Issue(f"{expected_type}.id is longer than {MAX_ID_LENGTH} characters",

@@ -95,9 +95,16 @@ def check_resource(resource: dict[str, Any]) -> list[Issue]:
     return issues
 
 
+class TooDeep(ValueError):
+    """The resource nests deeper than MAX_DEPTH: refused before any recursive validation."""
+
+
 def _check_object(
-    data: dict[str, Any], model_name: str, path: str, issues: list[Issue], top_level: bool = False
+    data: dict[str, Any], model_name: str, path: str, issues: list[Issue], top_level: bool = False,
+    depth: int = 1,
 ) -> None:
+    if depth > MAX_DEPTH:
+        raise TooDeep(f"The resource is nested more than {MAX_DEPTH} levels deep (at {path})")
     if not data:
         issues.append(Issue(f"{path} must not be an empty object", code="structure",
                             expression=(path,)))
@@ -121,9 +128,9 @@ def _check_object(
             for index, item in enumerate(value):
                 if item is None and _null_is_aligned(data, key, index):
                     continue  # nulls align primitive arrays with their _element twins
-                _check_value(item, rule, f"{child}[{index}]", issues)
+                _check_value(item, rule, f"{child}[{index}]", issues, depth)
         else:
-            _check_value(value, rule, child, issues)
+            _check_value(value, rule, child, issues, depth)
 
 
 def _null_is_aligned(data: dict[str, Any], key: str, index: int) -> bool:
@@ -133,7 +140,9 @@ def _null_is_aligned(data: dict[str, Any], key: str, index: int) -> bool:
     return isinstance(twin, list) and index < len(twin) and twin[index] is not None
 
 
-def _check_value(value: Any, rule: FieldRule, path: str, issues: list[Issue]) -> None:
+def _check_value(
+    value: Any, rule: FieldRule, path: str, issues: list[Issue], depth: int
+) -> None:
     def refuse(expected: str) -> None:
         issues.append(Issue(f"{path} must be {expected}, got {_json_kind(value)}",
                             code="value", expression=(path,)))
@@ -168,7 +177,7 @@ def _check_value(value: Any, rule: FieldRule, path: str, issues: list[Issue]) ->
         if not isinstance(value, dict):
             refuse("a JSON object")
         elif rule.model:
-            _check_object(value, rule.model, path, issues)
+            _check_object(value, rule.model, path, issues, depth=depth + 1)
     elif rule.kind == "resource":
         if not isinstance(value, dict):
             refuse("a JSON object")
@@ -180,7 +189,8 @@ def _check_value(value: Any, rule: FieldRule, path: str, issues: list[Issue]) ->
                                     f"'{value['resourceType'][:64]}'",
                                     code="structure", expression=(path,)))
                 return
-            _check_object(value, value["resourceType"], path, issues, top_level=True)
+            _check_object(value, value["resourceType"], path, issues, top_level=True,
+                          depth=depth + 1)
 
 
 def _json_kind(value: Any) -> str:
@@ -195,22 +205,3 @@ def _json_kind(value: Any) -> str:
     if isinstance(value, list):
         return "an array"
     return "an object"
-
-
-def too_deep(value: Any) -> bool:
-    """True when ``value`` nests deeper than MAX_DEPTH (R4 resources need far fewer levels)."""
-    return _depth(value) > MAX_DEPTH
-
-
-def _depth(value: Any) -> int:
-    """Nesting depth of a JSON value, without recursion (hostile input can be very deep)."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        current, level = stack.pop()
-        deepest = max(deepest, level)
-        if isinstance(current, dict):
-            stack.extend((child, level + 1) for child in current.values())
-        elif isinstance(current, list):
-            stack.extend((child, level + 1) for child in current)
-    return deepest

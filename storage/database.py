@@ -13,27 +13,26 @@ from fhir_server.settings import Settings
 from storage.patient_rows import PatientRowStore, SqlAlchemyPatientRows
 from storage.patient_rows_pg import PsycopgPatientRows
 
+ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
+SYNC_DRIVERS = {"sqlite": "sqlite+pysqlite", "postgresql": "postgresql+psycopg"}
+
+
+def _with_driver(url: str, drivers: dict[str, str]) -> URL:
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend not in drivers:
+        raise ValueError(f"unsupported database backend {backend!r}: use sqlite or postgresql")
+    return parsed.set(drivername=drivers[backend])
+
 
 def async_url(url: str) -> URL:
     """The URL with an async driver: aiosqlite for SQLite, psycopg (3) for PostgreSQL."""
-    parsed = make_url(url)
-    backend = parsed.get_backend_name()
-    if backend == "sqlite":
-        return parsed.set(drivername="sqlite+aiosqlite")
-    if backend == "postgresql":
-        return parsed.set(drivername="postgresql+psycopg")
-    raise ValueError(f"unsupported database backend {backend!r}: use sqlite or postgresql")
+    return _with_driver(url, ASYNC_DRIVERS)
 
 
 def sync_url(url: str) -> URL:
     """The URL with a synchronous driver, for Alembic."""
-    parsed = make_url(url)
-    backend = parsed.get_backend_name()
-    if backend == "sqlite":
-        return parsed.set(drivername="sqlite+pysqlite")
-    if backend == "postgresql":
-        return parsed.set(drivername="postgresql+psycopg")
-    raise ValueError(f"unsupported database backend {backend!r}: use sqlite or postgresql")
+    return _with_driver(url, SYNC_DRIVERS)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

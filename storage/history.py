@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -23,18 +24,13 @@ class HistoryEntry:
     snapshot: str | None
 
 
+    def as_row(self) -> dict[str, Any]:
+        """The ``resource_history`` row (column name -> value)."""
+        return asdict(self)
+
+
 async def record_version(connection: AsyncConnection, entry: HistoryEntry) -> None:
-    await connection.execute(
-        insert(resource_history),
-        {
-            "resource_type": entry.resource_type,
-            "resource_id": entry.resource_id,
-            "version_id": entry.version_id,
-            "last_updated": entry.last_updated,
-            "method": entry.method,
-            "snapshot": entry.snapshot,
-        },
-    )
+    await connection.execute(insert(resource_history), entry.as_row())
 
 
 async def read_version(

@@ -70,7 +70,7 @@ class PsycopgPatientRows:
     async def save_version(
         self, rows: RowSet, entry: HistoryEntry, *, expected_version: int | None
     ) -> None:
-        parameters = _history_parameters(entry) | {
+        parameters = entry.as_row() | {
             "main": _json(rows.main),
             **{key: _json(child_rows) for key, child_rows in rows.children.items()},
         }
@@ -85,7 +85,7 @@ class PsycopgPatientRows:
     async def save_deletion(self, entry: HistoryEntry, *, expected_version: int) -> None:
         await self._execute_one(
             _SQL.delete_version,
-            _history_parameters(entry) | {"expected_version": expected_version},
+            entry.as_row() | {"expected_version": expected_version},
         )
 
     async def _execute_one(self, statement: str, parameters: dict[str, Any]) -> None:
@@ -100,12 +100,3 @@ class PsycopgPatientRows:
             raise VersionMoved()
 
 
-def _history_parameters(entry: HistoryEntry) -> dict[str, Any]:
-    return {
-        "resource_type": entry.resource_type,
-        "resource_id": entry.resource_id,
-        "version_id": entry.version_id,
-        "last_updated": entry.last_updated,
-        "method": entry.method,
-        "snapshot": entry.snapshot,
-    }

@@ -93,11 +93,15 @@ async def create_route(request: Request) -> Response:
 
 
 async def type_history_route(request: Request) -> Response:
-    resource_type = request.path_params["resource_type"]
+    return await _history(request, request.path_params["resource_type"], None)
+
+
+async def _history(request: Request, resource_type: str, resource_id: str | None) -> Response:
     services = _services(request)
     result = await history.history(
-        _repository(request, resource_type), base_url=base_url(request), resource_id=None,
-        params=dict(request.query_params), default_count=services.settings.page_size_default,
+        _repository(request, resource_type), base_url=base_url(request),
+        resource_id=resource_id, params=dict(request.query_params),
+        default_count=services.settings.page_size_default,
         max_count=services.settings.page_size_max,
     )
     return _render(request, result)
@@ -142,14 +146,7 @@ async def delete_route(request: Request) -> Response:
 
 async def instance_history_route(request: Request) -> Response:
     resource_type, resource_id = _path(request)
-    services = _services(request)
-    result = await history.history(
-        _repository(request, resource_type), base_url=base_url(request),
-        resource_id=_checked_id(resource_id), params=dict(request.query_params),
-        default_count=services.settings.page_size_default,
-        max_count=services.settings.page_size_max,
-    )
-    return _render(request, result)
+    return await _history(request, resource_type, _checked_id(resource_id))
 
 
 async def vread_route(request: Request) -> Response:

@@ -25,6 +25,7 @@ from mappings.patient_demographics import (
     derive_demographics,
     rebuild_demographics,
 )
+from mappings.patient_search import search_columns, search_reference_rows, search_token_rows
 from storage.crypto import FieldCipher
 from storage.row_set import RowSet
 from terminology import systems
@@ -175,6 +176,7 @@ def resource_to_rows(
     main |= _address_summary(resource.get("address") or [])
     main |= _ssn_summary(identifier_rows)
     main |= derive_demographics(resource, context.phone_region)
+    main |= search_columns(resource)
     return RowSet(
         main=main,
         children={
@@ -182,6 +184,8 @@ def resource_to_rows(
             "names": name_rows,
             "telecoms": telecom_rows,
             "addresses": address_rows,
+            "tokens": search_token_rows(resource),
+            "references": search_reference_rows(resource),
         },
     )
 

@@ -41,7 +41,7 @@ def _child_aggregate(dialect_name: str, key: str, *, as_text: bool = True) -> st
 def select_current_sql(dialect_name: str, placeholder: str) -> str:
     """The whole patient by id; ``placeholder`` is the driver's (``:id`` or ``%(id)s``)."""
     main = ", ".join(f"p.{name}" for name in MAIN_COLUMNS)
-    children = ", ".join(f"{_child_aggregate(dialect_name, key)} AS {key}"
+    children = ", ".join(f"{_child_aggregate(dialect_name, key)} AS \"{key}\""
                          for key in PATIENT_CHILD_TABLES)
     return f"SELECT {main}, {children} FROM patients p WHERE p.id = {placeholder}"
 

@@ -68,6 +68,10 @@ def _partial_index(name: str, column_name: str) -> Index:
     return Index(name, column_name, postgresql_where=condition, sqlite_where=condition)
 
 
+HAYSTACKS = ("name", "family", "given", "address", "address_city", "address_state",
+             "address_postalcode", "address_country")
+"""String search parameters stored as normalised and exact ``|field|`` haystack columns."""
+
 patients = Table(
     "patients",
     metadata,
@@ -105,7 +109,14 @@ patients = Table(
     Column("ssn_ciphertext", Text),
     Column("ssn_hash", String(64)),
     Column("remainder", Text),
+    *(Column(f"{name}_{kind}", Text)
+      for name in HAYSTACKS for kind in ("search", "exact")),
+    Column("phonetic_search", Text),
+    Column("birth_date_end", Date),
+    Column("death_low", UtcDateTime()),
+    Column("death_high", UtcDateTime()),
     Index("ix_patients_family_name_birth_date", "family_name", "birth_date"),
+    Index("ix_patients_birth_date", "birth_date", "birth_date_end"),
     _partial_index("ix_patients_ssn_hash", "ssn_hash"),
     Index("ix_patients_last_updated", "last_updated"),
 )
@@ -182,6 +193,30 @@ patient_addresses = Table(
     Column("extra", Text),
 )
 
+patient_tokens = Table(
+    "patient_tokens",
+    metadata,
+    _child_fk(),
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("param", String(64), nullable=False),
+    Column("system", Text),
+    Column("code", Text),
+    Column("text_norm", Text),
+    Index("ix_patient_tokens_param_code", "param", "code"),
+)
+
+patient_references = Table(
+    "patient_references",
+    metadata,
+    _child_fk(),
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("param", String(64), nullable=False),
+    Column("target_type", String(64)),
+    Column("target_id", String(ID_LENGTH)),
+    Column("url", Text),
+    Index("ix_patient_references_param_target", "param", "target_id", "target_type"),
+)
+
 resource_history = Table(
     "resource_history",
     metadata,
@@ -200,4 +235,6 @@ PATIENT_CHILD_TABLES: dict[str, Table] = {
     "names": patient_names,
     "telecoms": patient_telecoms,
     "addresses": patient_addresses,
+    "tokens": patient_tokens,
+    "references": patient_references,
 }

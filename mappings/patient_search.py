@@ -1,0 +1,215 @@
+"""Patient search parameters (R4): what backs each one, and the search values a Patient
+puts in its ``patients`` columns (haystacks, date ranges) and in its token and reference rows.
+
+Definitions: https://hl7.org/fhir/R4/patient.html#search and the Resource-level ``_id``,
+``_lastUpdated``, ``_tag``, ``_profile``, ``_security``, ``_source``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import jellyfish
+
+from mappings.fhir_dates import DateValueError, date_range
+from mappings.search_backing import (
+    CodeColumn,
+    DateRange,
+    Haystack,
+    IdColumn,
+    IdentifierRows,
+    ReferenceRows,
+    SearchParameter,
+    StatusFlag,
+    TelecomRows,
+    TokenRows,
+)
+from mappings.search_text import haystack, normalise
+
+GENDER_SYSTEM = "http://hl7.org/fhir/administrative-gender"
+ADDRESS_USE_SYSTEM = "http://hl7.org/fhir/address-use"
+ADDRESS_FIELDS = ("text", "city", "district", "state", "postalCode", "country")
+
+
+def _string(column: str, sort: str | None = None, doc: str = "") -> SearchParameter:
+    return SearchParameter("string", Haystack(f"{column}_search", f"{column}_exact"), sort, doc)
+
+
+PATIENT_SEARCH: dict[str, SearchParameter] = {
+    "_id": SearchParameter("token", IdColumn(), "id", "Logical id"),
+    "_lastUpdated": SearchParameter(
+        "date", DateRange("last_updated", "last_updated"), "last_updated", "meta.lastUpdated"),
+    "_tag": SearchParameter("token", TokenRows(), None, "meta.tag"),
+    "_profile": SearchParameter("uri", TokenRows(), None, "meta.profile"),
+    "_security": SearchParameter("token", TokenRows(), None, "meta.security"),
+    "_source": SearchParameter("uri", TokenRows(), None, "meta.source"),
+    "active": SearchParameter("token", CodeColumn("active", boolean=True), "active",
+                              "Patient.active (true | false)"),
+    "address": _string("address", "address_city",
+                       "Any part of an address: text, line, city, district, state, postalCode, "
+                       "country"),
+    "address-city": _string("address_city", "address_city", "Patient.address.city"),
+    "address-country": _string("address_country", "address_country",
+                               "Patient.address.country"),
+    "address-postalcode": _string("address_postalcode", "address_postal_code",
+                                  "Patient.address.postalCode"),
+    "address-state": _string("address_state", "address_state", "Patient.address.state"),
+    "address-use": SearchParameter("token", TokenRows(), None, "Patient.address.use"),
+    "birthdate": SearchParameter("date", DateRange("birth_date", "birth_date_end", is_date=True),
+                                 "birth_date", "Patient.birthDate"),
+    "death-date": SearchParameter("date", DateRange("death_low", "death_high"), "death_low",
+                                  "Patient.deceasedDateTime"),
+    "deceased": SearchParameter("token", StatusFlag("status", "deceased"), None,
+                                "Patient.deceased[x] present and not false"),
+    "email": SearchParameter("token", TelecomRows("email"), "email",
+                             "Patient.telecom where system = email"),
+    "family": _string("family", "family_name", "Patient.name.family"),
+    "gender": SearchParameter("token", CodeColumn("gender", GENDER_SYSTEM), "gender",
+                              "Patient.gender"),
+    "general-practitioner": SearchParameter(
+        "reference", ReferenceRows(("Organization", "Practitioner", "PractitionerRole")), None,
+        "Patient.generalPractitioner"),
+    "given": _string("given", "given_name", "Patient.name.given"),
+    "identifier": SearchParameter("token", IdentifierRows(), None,
+                                  "Patient.identifier; SSNs match through their keyed hash"),
+    "language": SearchParameter("token", TokenRows(), "preferred_language",
+                                "Patient.communication.language"),
+    "link": SearchParameter("reference", ReferenceRows(("Patient", "RelatedPerson")), None,
+                            "Patient.link.other"),
+    "name": _string("name", "legal_name",
+                    "Any part of a name: text, family, given, prefix, suffix"),
+    "organization": SearchParameter("reference", ReferenceRows(("Organization",)), None,
+                                    "Patient.managingOrganization"),
+    "phone": SearchParameter("token", TelecomRows("phone"), "primary_phone",
+                             "Patient.telecom where system = phone; numbers compare in E.164"),
+    "phonetic": SearchParameter("string", Haystack("phonetic_search", "phonetic_search"), None,
+                                "Sounds like a family or given name (Metaphone)"),
+    "telecom": SearchParameter("token", TelecomRows(), None, "Patient.telecom"),
+}
+
+
+def search_columns(resource: dict[str, Any]) -> dict[str, Any]:
+    """The ``patients`` search columns for ``resource``."""
+    names = resource.get("name") or []
+    addresses = resource.get("address") or []
+    columns: dict[str, Any] = {}
+
+    def put(column: str, fields: list[Any]) -> None:
+        columns[f"{column}_search"] = haystack(fields, normalised=True)
+        columns[f"{column}_exact"] = haystack(fields, normalised=False)
+
+    families = [name.get("family") for name in names]
+    givens = [given for name in names for given in name.get("given") or []]
+    put("name", [part for name in names for part in _name_fields(name)])
+    put("family", families)
+    put("given", givens)
+    put("address", [part for address in addresses for part in _address_fields(address)])
+    put("address_city", [address.get("city") for address in addresses])
+    put("address_state", [address.get("state") for address in addresses])
+    put("address_postalcode", [address.get("postalCode") for address in addresses])
+    put("address_country", [address.get("country") for address in addresses])
+    columns["phonetic_search"] = haystack(
+        [phonetic_code(part) for part in [*families, *givens] if isinstance(part, str)],
+        normalised=True)
+    columns["birth_date_end"] = _birth_date_end(resource.get("birthDate"))
+    columns["death_low"], columns["death_high"] = _death_range(resource.get("deceasedDateTime"))
+    return columns
+
+
+def phonetic_code(text: str) -> str:
+    """Metaphone of the unaccented text (``Smyth`` and ``Smith`` give ``SM0``)."""
+    return str(jellyfish.metaphone(normalise(text)))
+
+
+def search_token_rows(resource: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows of the token child table: (param, system, code, text) per value."""
+    rows: list[dict[str, Any]] = []
+
+    def add(param: str, system: str | None, code: str | None, text: str | None = None) -> None:
+        if code is None and text is None:
+            return
+        rows.append({"position": len(rows), "param": param, "system": system, "code": code,
+                     "text_norm": normalise(text) if text else None})
+
+    meta = resource.get("meta") or {}
+    for param, key in (("_tag", "tag"), ("_security", "security")):
+        for coding in meta.get(key) or ():
+            add(param, coding.get("system"), coding.get("code"), coding.get("display"))
+    for profile in meta.get("profile") or ():
+        add("_profile", None, profile)
+    if meta.get("source"):
+        add("_source", None, meta["source"])
+    for communication in resource.get("communication") or ():
+        language = communication.get("language") or {}
+        for coding in language.get("coding") or ():
+            add("language", coding.get("system"), coding.get("code"),
+                coding.get("display") or language.get("text"))
+        if not language.get("coding") and language.get("text"):
+            add("language", None, None, language["text"])
+    for address in resource.get("address") or ():
+        if address.get("use"):
+            add("address-use", ADDRESS_USE_SYSTEM, address["use"])
+    return rows
+
+
+def search_reference_rows(resource: dict[str, Any]) -> list[dict[str, Any]]:
+    """Rows of the reference child table: (param, target type, target id, url) per reference."""
+    references: list[tuple[str, dict[str, Any]]] = [
+        ("general-practitioner", reference)
+        for reference in resource.get("generalPractitioner") or ()
+    ]
+    if resource.get("managingOrganization"):
+        references.append(("organization", resource["managingOrganization"]))
+    references.extend(("link", link.get("other") or {}) for link in resource.get("link") or ())
+    rows: list[dict[str, Any]] = []
+    for param, reference in references:
+        literal = reference.get("reference")
+        if not isinstance(literal, str) or literal.startswith("#"):
+            continue
+        target_type, target_id = split_reference(literal)
+        rows.append({"position": len(rows), "param": param, "target_type": target_type,
+                     "target_id": target_id, "url": literal})
+    return rows
+
+
+def split_reference(literal: str) -> tuple[str | None, str | None]:
+    """(type, id) of ``Type/id``, ``Type/id/_history/n`` or an absolute URL ending so."""
+    parts = literal.split("?")[0].rstrip("/").split("/")
+    if len(parts) >= 4 and parts[-2] == "_history":
+        parts = parts[:-2]
+    if len(parts) >= 2 and parts[-2][:1].isupper():
+        return parts[-2], parts[-1]
+    return None, None
+
+
+def _name_fields(name: dict[str, Any]) -> Iterator[Any]:
+    yield name.get("text")
+    yield name.get("family")
+    yield from name.get("given") or ()
+    yield from name.get("prefix") or ()
+    yield from name.get("suffix") or ()
+
+
+def _address_fields(address: dict[str, Any]) -> Iterator[Any]:
+    yield from address.get("line") or ()
+    for field in ADDRESS_FIELDS:
+        yield address.get(field)
+
+
+def _birth_date_end(value: str | None) -> Any:
+    if value is None:
+        return None
+    try:
+        return date_range(value)[1].date()
+    except DateValueError:
+        return None
+
+
+def _death_range(value: str | None) -> tuple[Any, Any]:
+    if value is None:
+        return None, None
+    try:
+        return date_range(value)
+    except DateValueError:
+        return None, None

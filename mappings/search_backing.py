@@ -1,0 +1,87 @@
+"""What backs each search parameter: each mapping declares, per parameter, which column or
+child table holds its values; the search compiler (``storage.search_sql``) turns a parsed
+parameter and its backing into SQL. One declaration type per way of storing values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Haystack:
+    """A string parameter: normalised and exact ``|field|field|`` columns of the main table."""
+
+    normalised: str
+    exact: str
+
+
+@dataclass(frozen=True)
+class IdColumn:
+    """``_id``: the main table's primary key."""
+
+
+@dataclass(frozen=True)
+class CodeColumn:
+    """A token held in one main-table column; ``system`` is the code system of its values
+    (None: any system accepted), ``boolean`` for true/false tokens."""
+
+    column: str
+    system: str | None = None
+    boolean: bool = False
+
+
+@dataclass(frozen=True)
+class StatusFlag:
+    """A boolean token true when the ``column`` equals ``value`` (``deceased``)."""
+
+    column: str
+    value: str
+
+
+@dataclass(frozen=True)
+class IdentifierRows:
+    """``identifier``: the identifier child table (system, value, keyed hash, type)."""
+
+
+@dataclass(frozen=True)
+class TelecomRows:
+    """``telecom``/``phone``/``email``: the telecom child table, optionally one system only."""
+
+    system: str | None = None
+
+
+@dataclass(frozen=True)
+class TokenRows:
+    """A token stored as rows (param, system, code, text) of the token child table."""
+
+
+@dataclass(frozen=True)
+class ReferenceRows:
+    """A reference stored as rows (param, target type, target id, url) of the reference table."""
+
+    target_types: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DateRange:
+    """A date parameter: the target's lowest and highest instant as two main-table columns
+    (``date`` columns are whole days)."""
+
+    low: str
+    high: str
+    is_date: bool = False
+
+
+Backing = (Haystack | IdColumn | CodeColumn | StatusFlag | IdentifierRows | TelecomRows
+           | TokenRows | ReferenceRows | DateRange)
+
+
+@dataclass(frozen=True)
+class SearchParameter:
+    """One supported search parameter: FHIR type (string, token, date, reference, uri),
+    its backing, and the column ``_sort`` orders by (None: not sortable)."""
+
+    type: str
+    backing: Backing
+    sort_column: str | None = None
+    documentation: str = ""

@@ -83,7 +83,8 @@ PATIENT_SEARCH: dict[str, SearchParameter] = {
                                     "Patient.managingOrganization"),
     "phone": SearchParameter("token", TelecomRows("phone"), "primary_phone",
                              "Patient.telecom where system = phone; numbers compare in E.164"),
-    "phonetic": SearchParameter("string", Haystack("phonetic_search", "phonetic_search"), None,
+    "phonetic": SearchParameter("string", Haystack("phonetic_search", "phonetic_search",
+                                                   phonetic=True), None,
                                 "Sounds like a family or given name (Metaphone)"),
     "telecom": SearchParameter("token", TelecomRows(), None, "Patient.telecom"),
 }

@@ -13,6 +13,7 @@ class Haystack:
 
     normalised: str
     exact: str
+    phonetic: bool = False
 
 
 @dataclass(frozen=True)

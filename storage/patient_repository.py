@@ -12,12 +12,16 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fhir_server.errors import Conflict, Gone, InvalidResource, NotFound, PreconditionFailed
+from fhir_server.search.query import SearchRequest
 from mappings import patient as patient_mapping
 from mappings.patient import MappingContext, PatientRuleError
 from storage.history import HistoryEntry, history_page, read_version
 from storage.patient_lookup import Criterion, find_patient_ids
 from storage.patient_rows import PatientRowStore, RowConflict, VersionMoved
 from storage.row_set import RowSet
+from storage.search_pages import run_search
+from storage.search_sql import PatientSearchSql
+from storage.tables import PATIENT_CHILD_TABLES, patients
 
 RESOURCE_TYPE = "Patient"
 WRITE_ATTEMPTS = 5
@@ -36,6 +40,16 @@ class StoredResource:
     @property
     def deleted(self) -> bool:
         return self.resource is None
+
+
+@dataclass(frozen=True)
+class SearchResults:
+    """One page of a search; the tokens fetch the neighbouring pages."""
+
+    resources: list[dict[str, Any]]
+    next_token: str | None
+    previous_token: str | None
+    total: int | None
 
 
 def now() -> datetime:
@@ -58,6 +72,8 @@ class PatientRepository:
         self._engine = engine
         self._rows = rows
         self._context = context
+        self._search_sql = PatientSearchSql(patients, PATIENT_CHILD_TABLES, context.cipher,
+                                            context.phone_region)
 
     # ------------------------------------------------------------------- reads
 
@@ -92,6 +108,14 @@ class PatientRepository:
                 since=since, count=count, offset=offset,
             )
         return total, [self._from_history(entry) for entry in entries]
+
+    async def search(self, request: SearchRequest) -> SearchResults:
+        """One page of the Patients the search selects."""
+        page = await run_search(self._engine, self._rows, self._search_sql, request)
+        return SearchResults(
+            [patient_mapping.rows_to_resource(rows, self._context) for rows in page.rows],
+            page.next_token, page.previous_token, page.total,
+        )
 
     @property
     def phone_region(self) -> str:

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from sqlalchemy import Text, column, delete, insert, select, text, update
+from sqlalchemy import Text, bindparam, column, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.history import HistoryEntry, record_version
-from storage.patient_sql import row_set_from_record, select_current_sql
+from storage.patient_sql import row_set_from_record, select_current_sql, select_many_sql
 from storage.row_set import RowSet
 from storage.tables import PATIENT_CHILD_TABLES, patients
 
@@ -28,6 +28,9 @@ class VersionMoved(Exception):
 class PatientRowStore(Protocol):
     async def select(self, resource_id: str) -> RowSet | None:
         """The current rows (deleted ones too), or None when the id was never used."""
+
+    async def select_many(self, resource_ids: list[str]) -> list[RowSet]:
+        """The current rows of these patients, in no particular order."""
 
     async def mrn_taken(self, mrn: str, resource_id: str) -> bool:
         """True when another patient holds ``mrn``."""
@@ -49,14 +52,24 @@ class SqlAlchemyPatientRows:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        result_columns = (*patients.columns, *(column(key, Text) for key in PATIENT_CHILD_TABLES))
         self._select = text(select_current_sql(engine.dialect.name, ":id")).columns(
-            *patients.columns, *(column(key, Text) for key in PATIENT_CHILD_TABLES))
+            *result_columns)
+        self._select_many = text(select_many_sql(engine.dialect.name)).bindparams(
+            bindparam("ids", expanding=True)).columns(*result_columns)
 
     async def select(self, resource_id: str) -> RowSet | None:
         async with self._engine.connect() as connection:
             result = await connection.execute(self._select, {"id": resource_id})
             record = result.first()
         return row_set_from_record(tuple(record)) if record is not None else None
+
+    async def select_many(self, resource_ids: list[str]) -> list[RowSet]:
+        if not resource_ids:
+            return []
+        async with self._engine.connect() as connection:
+            result = await connection.execute(self._select_many, {"ids": resource_ids})
+            return [row_set_from_record(tuple(record)) for record in result]
 
     async def mrn_taken(self, mrn: str, resource_id: str) -> bool:
         async with self._engine.connect() as connection:

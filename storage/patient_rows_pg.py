@@ -62,6 +62,13 @@ class PsycopgPatientRows:
             record = await cursor.fetchone()
         return row_set_from_json(record[0]) if record is not None else None
 
+    async def select_many(self, resource_ids: list[str]) -> list[RowSet]:
+        if not resource_ids:
+            return []
+        async with self._pool.connection() as connection:
+            cursor = await connection.execute(_SQL.select_many, {"ids": resource_ids})
+            return [row_set_from_json(record[0]) for record in await cursor.fetchall()]
+
     async def mrn_taken(self, mrn: str, resource_id: str) -> bool:
         async with self._pool.connection() as connection:
             cursor = await connection.execute(_SQL.mrn_taken, {"mrn": mrn, "id": resource_id})

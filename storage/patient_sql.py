@@ -46,6 +46,14 @@ def select_current_sql(dialect_name: str, placeholder: str) -> str:
     return f"SELECT {main}, {children} FROM patients p WHERE p.id = {placeholder}"
 
 
+def select_many_sql(dialect_name: str) -> str:
+    """Several patients by id: ``:ids`` expands to a list (SQLAlchemy), ``%(ids)s`` is an
+    array (psycopg)."""
+    if dialect_name == "postgresql":
+        return select_current_json_sql().replace("p.id = %(id)s", "p.id = ANY(%(ids)s)")
+    return select_current_sql(dialect_name, ":id").replace("p.id = :id", "p.id IN :ids")
+
+
 def select_current_json_sql() -> str:
     """PostgreSQL: the whole patient as one JSON array text (main columns, then children).
 
@@ -89,6 +97,7 @@ class PostgresPatientSql:
 
     def __init__(self) -> None:
         self.select_current = select_current_json_sql()
+        self.select_many = select_many_sql("postgresql")
         main_columns = ", ".join(MAIN_COLUMNS)
         history = (
             "INSERT INTO resource_history (resource_type, resource_id, version_id, last_updated,"

@@ -31,3 +31,13 @@ def prefer_return(header: str | None) -> str:
                 if name.strip() == "return" and value.strip().strip('"') in PREFER_RETURN:
                     return value.strip().strip('"')
     return "representation"
+
+
+def prefer_handling(header: str | None) -> str:
+    """The ``handling`` preference for unknown search parameters: strict | lenient (default)."""
+    if header:
+        for token in header.replace(";", ",").split(","):
+            name, _, value = token.strip().partition("=")
+            if name.strip() == "handling" and value.strip().strip('"') in ("strict", "lenient"):
+                return value.strip().strip('"')
+    return "lenient"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -14,15 +15,18 @@ from starlette.routing import Route
 from fhir_server.errors import InvalidRequest, NotFound
 from fhir_server.http.body import read_body
 from fhir_server.http.negotiation import JSON_PATCH, check_body_type, response_format
-from fhir_server.http.preconditions import if_match_version, prefer_return
+from fhir_server.http.preconditions import if_match_version, prefer_handling, prefer_return
 from fhir_server.http.responses import interaction_response, json_response
-from fhir_server.interactions import create, delete, history, patch, read, update
+from fhir_server.interactions import create, delete, history, patch, read, search, update
 from fhir_server.interactions.history import MAX_INT
+from fhir_server.search.query import parse_search
 from fhir_server.services import Services
 from fhir_server.validation.resource import parse_json, validate_resource
+from mappings.patient_search import PATIENT_SEARCH
 from storage.patient_repository import PatientRepository
 
 SERVED_TYPES = ("Patient",)
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded"})
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _VERSION = re.compile(r"[0-9]{1,12}")
 
@@ -89,6 +93,29 @@ async def create_route(request: Request) -> Response:
     resource = await _resource_body(request, resource_type)
     result = await create.create(repository, resource,
                                  if_none_exist=request.headers.get("if-none-exist"))
+    return _render(request, result)
+
+
+async def search_route(request: Request) -> Response:
+    """GET [type]?params, and POST [type]/_search with a form body (the same search)."""
+    resource_type = request.path_params["resource_type"]
+    repository = _repository(request, resource_type)
+    pairs = list(request.query_params.multi_items())
+    if request.method == "POST":
+        check_body_type(request.headers.get("content-type"), allowed=FORM_TYPES)
+        body = await read_body(request, _services(request).settings.max_body_bytes)
+        try:
+            pairs += parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=False)
+        except UnicodeDecodeError:
+            raise InvalidRequest("The _search form body is not UTF-8") from None
+    settings = _services(request).settings
+    parsed = parse_search(
+        pairs, PATIENT_SEARCH, resource_type=resource_type,
+        strict=prefer_handling(request.headers.get("prefer")) == "strict",
+        default_count=settings.page_size_default, max_count=settings.page_size_max,
+        base_url=base_url(request),
+    )
+    result = await search.search(repository, parsed, pairs=pairs, base_url=base_url(request))
     return _render(request, result)
 
 
@@ -175,7 +202,8 @@ def fhir_routes(prefix: str = "/fhir") -> list[Route]:
     per-request dependency solving is needed on the hot paths."""
     table: dict[str, dict[str, Handler]] = {
         "/metadata": {"GET": capabilities},
-        "/{resource_type}": {"POST": create_route},
+        "/{resource_type}": {"GET": search_route, "POST": create_route},
+        "/{resource_type}/_search": {"POST": search_route},
         "/{resource_type}/_history": {"GET": type_history_route},
         "/{resource_type}/{resource_id}": {
             "GET": read_route, "PUT": update_route, "PATCH": patch_route,

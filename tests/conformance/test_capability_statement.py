@@ -24,6 +24,8 @@ SAMPLE_CRITERIA: dict[str, str] = {"Patient": "identifier=http://hospital.exampl
 SERVED_ROUTES: dict[tuple[str, str], str | None] = {
     ("GET", "/fhir/metadata"): None,
     ("POST", "/fhir/{resource_type}"): "create",
+    ("GET", "/fhir/{resource_type}"): "search-type",
+    ("POST", "/fhir/{resource_type}/_search"): "search-type",
     ("GET", "/fhir/{resource_type}/_history"): "history-type",
     ("GET", "/fhir/{resource_type}/{resource_id}"): "read",
     ("PUT", "/fhir/{resource_type}/{resource_id}"): "update",
@@ -41,6 +43,7 @@ SEARCH_VALUES: dict[str, str] = {
     "telecom": "ana.rivera@example.org", "address": "Boston", "address-city": "Boston",
     "address-state": "MA", "address-postalcode": "02115", "address-country": "US",
     "active": "true", "_lastUpdated": "ge2000-01-01",
+    "phonetic": "Rivera", "deceased": "false",
 }
 # A well-formed value per search parameter type, for names without a known match.
 SEARCH_TYPE_VALUES: dict[str, str] = {
@@ -392,3 +395,11 @@ def test_undeclared_resource_type_create_is_404_operation_outcome(client: TestCl
                            headers=FHIR_JSON)
     assert response.status_code == 404
     assert issue_codes(response.json()) == ["not-found"]
+
+
+def test_declared_search_params_are_exactly_the_supported_ones(client: TestClient) -> None:
+    from mappings.patient_search import PATIENT_SEARCH
+
+    patient_resource = next(r for r in _resources(_statement(client)) if r["type"] == "Patient")
+    declared = {param["name"]: param["type"] for param in patient_resource["searchParam"]}
+    assert declared == {name: p.type for name, p in PATIENT_SEARCH.items()}

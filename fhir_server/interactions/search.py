@@ -1,0 +1,51 @@
+"""FHIR search on a type: a Bundle of type searchset with paging links.
+https://hl7.org/fhir/R4/http.html#search and https://hl7.org/fhir/R4/search.html"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from fhir_server.interactions.result import InteractionResult
+from fhir_server.search.query import SearchRequest
+from fhir_server.search.summary import subset
+from storage.patient_repository import PatientRepository
+
+
+async def search(
+    repository: PatientRepository,
+    request: SearchRequest,
+    *,
+    pairs: list[tuple[str, str]],
+    base_url: str,
+) -> InteractionResult:
+    page = await repository.search(request)
+    controls = request.controls
+    path = f"{base_url}/Patient"
+    kept = [(key, value) for key, value in pairs
+            if key not in request.ignored and key != "_page"]
+
+    def link(relation: str, token: str | None) -> dict[str, str]:
+        query = kept + ([("_page", token)] if token else [])
+        return {"relation": relation, "url": f"{path}?{urlencode(query)}" if query else path}
+
+    links = [link("self", controls.page)]
+    if page.previous_token or page.next_token:
+        links.append(link("first", None))
+    if page.previous_token:
+        links.append(link("previous", page.previous_token))
+    if page.next_token:
+        links.append(link("next", page.next_token))
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
+    if page.total is not None and controls.total != "none":
+        bundle["total"] = page.total
+    bundle["link"] = links
+    entries = [
+        {"fullUrl": f"{path}/{resource['id']}",
+         "resource": subset(resource, summary=controls.summary, elements=controls.elements),
+         "search": {"mode": "match"}}
+        for resource in page.resources
+    ]
+    if entries:
+        bundle["entry"] = entries
+    return InteractionResult(200, "Bundle", body=bundle)

@@ -1,0 +1,262 @@
+"""Compile typed search clauses into SQL conditions over the mapped columns and child tables.
+One function per parameter type; the backing a mapping declares says where values live.
+https://hl7.org/fhir/R4/search.html"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, and_, exists, false, func, not_, or_, true
+
+from fhir_server.search.query import Clause
+from fhir_server.search.values import (
+    DateValue,
+    MissingValue,
+    ReferenceValue,
+    SearchValue,
+    StringValue,
+    TokenValue,
+    TypedIdentifierValue,
+)
+from mappings.contact_points import ContactPointError, phone_to_e164
+from mappings.patient_search import phonetic_code
+from mappings.search_backing import (
+    CodeColumn,
+    DateRange,
+    Haystack,
+    IdColumn,
+    IdentifierRows,
+    ReferenceRows,
+    StatusFlag,
+    TelecomRows,
+    TokenRows,
+)
+from mappings.search_text import SEPARATOR, escape_like, normalise
+from storage.crypto import FieldCipher
+from terminology import systems
+
+Condition = ColumnElement[bool]
+
+
+class PatientSearchSql:
+    """Conditions over ``patients`` (``main``) and its child tables for Patient clauses."""
+
+    def __init__(self, main: Table, children: dict[str, Table], cipher: FieldCipher,
+                 phone_region: str) -> None:
+        self.main = main
+        self.children = children
+        self.cipher = cipher
+        self.phone_region = phone_region
+
+    def condition(self, clause: Clause) -> Condition:
+        alternatives = [self._value(clause, value) for value in clause.values]
+        combined = or_(*alternatives) if len(alternatives) > 1 else alternatives[0]
+        return not_(combined) if clause.modifier == "not" else combined
+
+    def _value(self, clause: Clause, value: SearchValue) -> Condition:
+        backing = clause.parameter.backing
+        if isinstance(value, MissingValue):
+            present = self._present(clause)
+            return not_(present) if value.missing else present
+        if isinstance(backing, Haystack):
+            assert isinstance(value, StringValue)
+            return self._string(backing, value, clause.modifier)
+        if isinstance(backing, DateRange):
+            assert isinstance(value, DateValue)
+            return self._date(backing, value)
+        if isinstance(backing, ReferenceRows):
+            assert isinstance(value, ReferenceValue)
+            return self._reference(clause.name, value)
+        return self._token(clause, value)
+
+    # ------------------------------------------------------------------ string
+
+    def _string(self, backing: Haystack, value: StringValue, modifier: str | None) -> Condition:
+        if backing.phonetic:
+            code = normalise(phonetic_code(value.text))
+            return self.main.c[backing.normalised].like(
+                f"%{SEPARATOR}{escape_like(code)}{SEPARATOR}%", escape="\\")
+        if modifier == "exact":
+            return self.main.c[backing.exact].like(
+                f"%{SEPARATOR}{escape_like(value.text)}{SEPARATOR}%", escape="\\")
+        text = escape_like(normalise(value.text))
+        pattern = f"%{text}%" if modifier == "contains" else f"%{SEPARATOR}{text}%"
+        return self.main.c[backing.normalised].like(pattern, escape="\\")
+
+    # ------------------------------------------------------------------- token
+
+    def _token(self, clause: Clause, value: SearchValue) -> Condition:
+        backing = clause.parameter.backing
+        if isinstance(backing, IdColumn):
+            assert isinstance(value, TokenValue)
+            return self.main.c.id == value.code if value.code else false()
+        if isinstance(backing, CodeColumn):
+            assert isinstance(value, TokenValue)
+            return self._code_column(backing, value)
+        if isinstance(backing, StatusFlag):
+            assert isinstance(value, TokenValue)
+            flag = self.main.c[backing.column] == backing.value
+            if value.code not in ("true", "false"):
+                return false()
+            return flag if value.code == "true" else not_(flag)
+        if isinstance(backing, IdentifierRows):
+            return self._child("identifiers", self._identifier(value))
+        if isinstance(backing, TelecomRows):
+            assert isinstance(value, TokenValue)
+            return self._child("telecoms", self._telecom(backing, value))
+        assert isinstance(backing, TokenRows)
+        table = self.children["tokens"]
+        if isinstance(value, StringValue):  # :text
+            match: Condition = table.c.text_norm.like(
+                f"{escape_like(normalise(value.text))}%", escape="\\")
+        else:
+            assert isinstance(value, TokenValue)
+            match = self._system_code(table.c.system, table.c.code, value)
+        return self._child("tokens", and_(table.c.param == clause.name, match))
+
+    def _code_column(self, backing: CodeColumn, value: TokenValue) -> Condition:
+        column = self.main.c[backing.column]
+        if value.system not in (None, "") and backing.system and value.system != backing.system:
+            return false()
+        if value.code is None:
+            return column.is_not(None)
+        if backing.boolean:
+            if value.code not in ("true", "false"):
+                return false()
+            return column == (value.code == "true")
+        return column == value.code
+
+    @staticmethod
+    def _system_code(system: Any, code: Any, value: TokenValue) -> Condition:
+        conditions: list[Condition] = []
+        if value.system == "":
+            conditions.append(system.is_(None))
+        elif value.system is not None:
+            conditions.append(system == value.system)
+        if value.code is not None:
+            conditions.append(code == value.code)
+        return and_(*conditions) if conditions else true()
+
+    def _identifier(self, value: SearchValue) -> Condition:
+        table = self.children["identifiers"]
+        if isinstance(value, TypedIdentifierValue):
+            return and_(table.c.type_system == value.type_system,
+                        table.c.type_code == value.type_code,
+                        self._identifier_value(table, value.value, None))
+        assert isinstance(value, TokenValue)
+        conditions: list[Condition] = []
+        if value.system == "":
+            conditions.append(table.c.system.is_(None))
+        elif value.system is not None:
+            conditions.append(table.c.system == value.system)
+        if value.code is not None:
+            conditions.append(self._identifier_value(table, value.code, value.system))
+        return and_(*conditions) if conditions else true()
+
+    def _identifier_value(self, table: Table, code: str, system: str | None) -> Condition:
+        """Clear values compare as stored; SSNs (stored encrypted) through their keyed hash."""
+        plain = table.c.value == code
+        if system not in (None, systems.SSN):
+            return plain
+        digits = code.replace("-", "")
+        if not (len(digits) == 9 and digits.isdigit()):
+            return plain
+        hashed = self.cipher.search_hash(f"{digits[:3]}-{digits[3:5]}-{digits[5:]}")
+        ssn = and_(table.c.system == systems.SSN, table.c.value_hash == hashed)
+        return ssn if system == systems.SSN else or_(plain, ssn)
+
+    def _telecom(self, backing: TelecomRows, value: TokenValue) -> Condition:
+        table = self.children["telecoms"]
+        conditions: list[Condition] = []
+        system = backing.system or (value.system or None)
+        if system:
+            conditions.append(table.c.system == system)
+        if value.code is not None:
+            conditions.append(self._telecom_value(table, system, value.code))
+        return and_(*conditions) if conditions else true()
+
+    def _telecom_value(self, table: Table, system: str | None, code: str) -> Condition:
+        if system == "email":
+            return func.lower(table.c.value) == code.lower()
+        matches: list[Condition] = [table.c.value == code]
+        try:
+            e164 = phone_to_e164(code, self.phone_region)
+        except ContactPointError:
+            e164 = None
+        if e164:
+            matches.append(table.c.value_e164 == e164)
+        if system is None:
+            matches.append(func.lower(table.c.value) == code.lower())
+        return or_(*matches)
+
+    # -------------------------------------------------------------- reference
+
+    def _reference(self, name: str, value: ReferenceValue) -> Condition:
+        table = self.children["references"]
+        by_id = table.c.target_id == value.target_id
+        if value.target_type:
+            by_id = and_(by_id, table.c.target_type == value.target_type)
+        return self._child("references", and_(table.c.param == name,
+                                              or_(by_id, table.c.url == value.url)))
+
+    # ------------------------------------------------------------------- date
+
+    def _date(self, backing: DateRange, value: DateValue) -> Condition:
+        low, high = self.main.c[backing.low], self.main.c[backing.high]
+        q_low: Any = value.low
+        q_high: Any = value.high
+        if backing.is_date:
+            q_low, q_high = value.low.date(), value.high.date()
+        equal = and_(low >= q_low, high <= q_high)
+        prefix = value.prefix
+        if prefix == "eq":
+            return equal
+        if prefix == "ne":
+            return not_(equal)
+        if prefix == "gt":
+            return and_(high > q_high)
+        if prefix == "lt":
+            return and_(low < q_low)
+        if prefix == "ge":
+            return or_(high > q_high, equal)
+        if prefix == "le":
+            return or_(low < q_low, equal)
+        if prefix == "sa":
+            return and_(low > q_high)
+        if prefix == "eb":
+            return and_(high < q_low)
+        return self._approximately(low, high, value, backing.is_date)
+
+    @staticmethod
+    def _approximately(low: Any, high: Any, value: DateValue, is_date: bool) -> Condition:
+        """``ap``: overlaps the value widened by 10% of its distance from now (at least a day)."""
+        distance = abs(datetime.now(UTC) - value.low)
+        margin = max(distance * 0.1, timedelta(days=1))
+        start, end = value.low - margin, value.high + margin
+        if is_date:
+            return and_(low <= end.date(), high >= start.date())
+        return and_(low <= end, high >= start)
+
+    # ----------------------------------------------------------------- shared
+
+    def _child(self, key: str, match: Condition) -> Condition:
+        table = self.children[key]
+        return exists().where(table.c.patient_id == self.main.c.id, match)
+
+    def _present(self, clause: Clause) -> Condition:
+        backing = clause.parameter.backing
+        if isinstance(backing, Haystack):
+            return self.main.c[backing.normalised].is_not(None)
+        if isinstance(backing, DateRange):
+            return self.main.c[backing.low].is_not(None)
+        if isinstance(backing, CodeColumn | StatusFlag):
+            return self.main.c[backing.column].is_not(None)
+        if isinstance(backing, IdentifierRows):
+            return self._child("identifiers", true())
+        if isinstance(backing, TelecomRows):
+            table = self.children["telecoms"]
+            return self._child("telecoms", table.c.system == backing.system
+                               if backing.system else true())
+        key = "references" if isinstance(backing, ReferenceRows) else "tokens"
+        return self._child(key, self.children[key].c.param == clause.name)

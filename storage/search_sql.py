@@ -4,10 +4,11 @@ https://hl7.org/fhir/R4/search.html"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, and_, exists, false, func, not_, or_, true
+from sqlalchemy import ColumnElement, FromClause, and_, exists, false, func, not_, or_, select, true
 
 from fhir_server.search.query import Clause
 from fhir_server.search.values import (
@@ -42,7 +43,7 @@ Condition = ColumnElement[bool]
 class PatientSearchSql:
     """Conditions over ``patients`` (``main``) and its child tables for Patient clauses."""
 
-    def __init__(self, main: Table, children: dict[str, Table], cipher: FieldCipher,
+    def __init__(self, main: FromClause, children: Mapping[str, FromClause], cipher: FieldCipher,
                  phone_region: str) -> None:
         self.main = main
         self.children = children
@@ -50,11 +51,39 @@ class PatientSearchSql:
         self.phone_region = phone_region
 
     def condition(self, clause: Clause) -> Condition:
+        if clause.chain is not None:
+            return self._chained(clause, clause.chain)
+        assert clause.parameter is not None
         alternatives = [self._value(clause, value) for value in clause.values]
         combined = or_(*alternatives) if len(alternatives) > 1 else alternatives[0]
         return not_(combined) if clause.modifier == "not" else combined
 
+    def _chained(self, clause: Clause, inner: Clause) -> Condition:
+        """``ref.param=x``: a reference to a live resource meeting ``inner``; ``_has``: a live
+        resource meeting ``inner`` refers to this one. (Patient is the only served type.)"""
+        other = self.aliased()
+        other_refs = other.children["references"]
+        live_match = and_(other.main.c.deleted_at.is_(None), other.condition(inner))
+        if clause.reverse is not None:
+            _, reference = clause.reverse
+            return exists().where(
+                other_refs.c.patient_id == other.main.c.id, other_refs.c.param == reference,
+                other_refs.c.target_type == "Patient", other_refs.c.target_id == self.main.c.id,
+                live_match)
+        refs = self.children["references"]
+        targets = select(other.main.c.id).where(live_match)
+        return self._child("references", and_(
+            refs.c.param == clause.name, refs.c.target_type == clause.target_type,
+            refs.c.target_id.in_(targets)))
+
+    def aliased(self) -> PatientSearchSql:
+        """The same compiler over fresh aliases of the tables (for sub-queries)."""
+        return PatientSearchSql(
+            self.main.alias(), {key: table.alias() for key, table in self.children.items()},
+            self.cipher, self.phone_region)
+
     def _value(self, clause: Clause, value: SearchValue) -> Condition:
+        assert clause.parameter is not None
         backing = clause.parameter.backing
         if isinstance(value, MissingValue):
             present = self._present(clause)
@@ -87,6 +116,7 @@ class PatientSearchSql:
     # ------------------------------------------------------------------- token
 
     def _token(self, clause: Clause, value: SearchValue) -> Condition:
+        assert clause.parameter is not None
         backing = clause.parameter.backing
         if isinstance(backing, IdColumn):
             assert isinstance(value, TokenValue)
@@ -154,7 +184,7 @@ class PatientSearchSql:
             conditions.append(self._identifier_value(table, value.code, value.system))
         return and_(*conditions) if conditions else true()
 
-    def _identifier_value(self, table: Table, code: str, system: str | None) -> Condition:
+    def _identifier_value(self, table: FromClause, code: str, system: str | None) -> Condition:
         """Clear values compare as stored; SSNs (stored encrypted) through their keyed hash."""
         plain = table.c.value == code
         if system not in (None, systems.SSN):
@@ -176,7 +206,7 @@ class PatientSearchSql:
             conditions.append(self._telecom_value(table, system, value.code))
         return and_(*conditions) if conditions else true()
 
-    def _telecom_value(self, table: Table, system: str | None, code: str) -> Condition:
+    def _telecom_value(self, table: FromClause, system: str | None, code: str) -> Condition:
         if system == "email":
             return func.lower(table.c.value) == code.lower()
         matches: list[Condition] = [table.c.value == code]
@@ -245,6 +275,7 @@ class PatientSearchSql:
         return exists().where(table.c.patient_id == self.main.c.id, match)
 
     def _present(self, clause: Clause) -> Condition:
+        assert clause.parameter is not None
         backing = clause.parameter.backing
         if isinstance(backing, Haystack):
             return self.main.c[backing.normalised].is_not(None)

@@ -23,6 +23,8 @@ from fhir_server.search.query import parse_search
 from fhir_server.services import Services
 from fhir_server.validation.resource import parse_json, validate_resource
 from mappings.patient_search import PATIENT_SEARCH
+
+SEARCH_REGISTRY = {"Patient": PATIENT_SEARCH}
 from storage.patient_repository import PatientRepository
 
 SERVED_TYPES = ("Patient",)
@@ -110,7 +112,7 @@ async def search_route(request: Request) -> Response:
             raise InvalidRequest("The _search form body is not UTF-8") from None
     settings = _services(request).settings
     parsed = parse_search(
-        pairs, PATIENT_SEARCH, resource_type=resource_type,
+        pairs, SEARCH_REGISTRY, resource_type=resource_type,
         strict=prefer_handling(request.headers.get("prefer")) == "strict",
         default_count=settings.page_size_default, max_count=settings.page_size_max,
         base_url=base_url(request),

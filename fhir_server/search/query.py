@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from fhir_server.errors import InvalidRequest
 from fhir_server.search.values import SearchValue, parse_value, split_unescaped
-from mappings.search_backing import IdentifierRows, SearchParameter
+from mappings.search_backing import IdentifierRows, ReferenceRows, SearchParameter
 
 MODIFIERS: dict[str, frozenset[str]] = {
     "string": frozenset({"exact", "contains", "missing"}),
@@ -25,13 +25,21 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 @dataclass(frozen=True)
 class Clause:
-    """One parameter occurrence: its values are ORed; clauses are ANDed."""
+    """One parameter occurrence: its values are ORed; clauses are ANDed.
+
+    A chained clause (``link:Patient.name=x``) has ``chain``: the clause the referenced
+    ``target_type`` resource must meet. A reverse chain (``_has:Patient:link:name=x``) has
+    ``reverse`` = (source type, its reference parameter) and ``chain``: what the source meets.
+    """
 
     name: str
     modifier: str | None
-    parameter: SearchParameter
+    parameter: SearchParameter | None
     values: tuple[SearchValue, ...]
     raw: str
+    chain: Clause | None = None
+    target_type: str | None = None
+    reverse: tuple[str, str] | None = None
 
 
 @dataclass
@@ -54,7 +62,7 @@ class SearchRequest:
 
 def parse_search(
     pairs: list[tuple[str, str]],
-    parameters: dict[str, SearchParameter],
+    registry: dict[str, dict[str, SearchParameter]],
     *,
     resource_type: str,
     strict: bool,
@@ -64,22 +72,90 @@ def parse_search(
 ) -> SearchRequest:
     """Typed clauses and controls; unknown parameters are ignored (listed in ``ignored``), or
     InvalidRequest under ``strict`` handling."""
+    parameters = registry[resource_type]
     clauses: list[Clause] = []
     controls = Controls(count=default_count)
     ignored: list[str] = []
     for key, raw in pairs:
         if key.startswith("_") and _control(key, raw, controls, parameters, max_count):
             continue
-        name, _, modifier = key.partition(":")
-        parameter = parameters.get(name)
-        if parameter is None or not _NAME.match(name):
-            if strict or "." in name or name == "_has":
+        try:
+            clauses.append(_parse_key(key, raw, resource_type, registry, base_url, depth=0))
+        except _Unknown:
+            if strict:
                 raise InvalidRequest(
-                    f"Search parameter '{key[:80]}' is not supported for {resource_type}")
+                    f"Search parameter '{key[:80]}' is not supported for {resource_type}"
+                ) from None
             ignored.append(key)
-            continue
-        clauses.append(_clause(name, modifier or None, parameter, raw, base_url))
     return SearchRequest(clauses, controls, ignored)
+
+
+class _Unknown(Exception):
+    """A parameter name this server does not know for the type (ignored when lenient)."""
+
+
+MAX_CHAIN_DEPTH = 3
+
+
+def _parse_key(
+    key: str, raw: str, resource_type: str, registry: dict[str, dict[str, SearchParameter]],
+    base_url: str, depth: int,
+) -> Clause:
+    if depth > MAX_CHAIN_DEPTH:
+        raise InvalidRequest(f"Search parameter '{key[:80]}' chains more than "
+                             f"{MAX_CHAIN_DEPTH} levels")
+    parameters = registry[resource_type]
+    if key.startswith("_has:"):
+        return _reverse_chain(key, raw, resource_type, registry, base_url, depth)
+    head, dot, rest = key.partition(".")
+    name, _, modifier = head.partition(":")
+    parameter = parameters.get(name)
+    if parameter is None or not _NAME.match(name):
+        raise _Unknown()
+    if not dot:
+        return _clause(name, modifier or None, parameter, raw, base_url)
+    if not isinstance(parameter.backing, ReferenceRows):
+        raise InvalidRequest(f"Search parameter '{name}' is not a reference: it cannot chain")
+    target = _chain_target(name, modifier or None, parameter.backing.target_types, registry)
+    inner = _parse_key(rest, raw, target, registry, base_url, depth + 1)
+    return Clause(name, None, parameter, (), raw, chain=inner, target_type=target)
+
+
+def _chain_target(
+    name: str, modifier: str | None, target_types: tuple[str, ...],
+    registry: dict[str, dict[str, SearchParameter]],
+) -> str:
+    if modifier:
+        if modifier not in target_types:
+            raise InvalidRequest(f"Search parameter '{name}' cannot refer to {modifier}")
+        if modifier not in registry:
+            raise InvalidRequest(f"Chaining into {modifier} is not possible: it is not "
+                                 "served here")
+        return modifier
+    served = [target for target in target_types if target in registry]
+    if len(served) != 1:
+        raise InvalidRequest(f"Chained parameter '{name}' needs a type "
+                             f"('{name}:Type.param'): served targets are {served or 'none'}")
+    return served[0]
+
+
+def _reverse_chain(
+    key: str, raw: str, resource_type: str, registry: dict[str, dict[str, SearchParameter]],
+    base_url: str, depth: int,
+) -> Clause:
+    parts = key.split(":", 3)
+    if len(parts) != 4 or not all(parts):
+        raise InvalidRequest(f"'{key[:80]}' must read _has:Type:reference:parameter")
+    _, source_type, reference, rest = parts
+    if source_type not in registry:
+        raise InvalidRequest(f"_has: {source_type[:40]} is not served here")
+    parameter = registry[source_type].get(reference)
+    if parameter is None or not isinstance(parameter.backing, ReferenceRows) \
+            or resource_type not in parameter.backing.target_types:
+        raise InvalidRequest(f"_has: {source_type}.{reference[:40]} is not a reference "
+                             f"to {resource_type}")
+    inner = _parse_key(rest, raw, source_type, registry, base_url, depth + 1)
+    return Clause("_has", None, None, (), raw, chain=inner, reverse=(source_type, reference))
 
 
 def _clause(

@@ -50,6 +50,7 @@ class SearchResults:
     next_token: str | None
     previous_token: str | None
     total: int | None
+    included: list[dict[str, Any]]
 
 
 def now() -> datetime:
@@ -115,6 +116,7 @@ class PatientRepository:
         return SearchResults(
             [patient_mapping.rows_to_resource(rows, self._context) for rows in page.rows],
             page.next_token, page.previous_token, page.total,
+            [patient_mapping.rows_to_resource(rows, self._context) for rows in page.included],
         )
 
     @property

@@ -9,11 +9,15 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from fhir_server.search.query import SearchRequest
+from fhir_server.search.query import Include, SearchRequest
 from storage.keyset import SortKey, beyond, decode_token, encode_token, order_by
 from storage.patient_rows import PatientRowStore
 from storage.row_set import RowSet
 from storage.search_sql import PatientSearchSql
+
+MAX_INCLUDED = 1000
+"""At most this many resources are added by _include/_revinclude to one page."""
+MAX_ITERATIONS = 4
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,7 @@ class SearchPage:
     next_token: str | None
     previous_token: str | None
     total: int | None
+    included: list[RowSet]
 
 
 async def run_search(
@@ -63,4 +68,49 @@ async def run_search(
         total = len(boundaries)
     ids = [boundary[-1] for boundary in boundaries]
     by_id = {rows.main["id"]: rows for rows in await store.select_many(ids)}
-    return SearchPage([by_id[i] for i in ids if i in by_id], next_token, previous_token, total)
+    matched = [by_id[i] for i in ids if i in by_id]
+    included = await _included(engine, store, sql, request.controls.includes, matched)
+    return SearchPage(matched, next_token, previous_token, total, included)
+
+
+async def _included(
+    engine: AsyncEngine, store: PatientRowStore, sql: PatientSearchSql,
+    includes: list[Include], matched: list[RowSet],
+) -> list[RowSet]:
+    """Resources _include / _revinclude add to the page (``:iterate`` repeats on them)."""
+    seen = {rows.main["id"] for rows in matched}
+    frontier, included = matched, list[RowSet]()
+    for round_number in range(MAX_ITERATIONS):
+        active = [i for i in includes if round_number == 0 or i.iterate]
+        if not active or not frontier:
+            break
+        wanted: set[str] = set()
+        for include in active:
+            if include.reverse:
+                wanted |= await _referring(engine, sql, include, frontier)
+            else:
+                wanted |= {ref["target_id"] for rows in frontier
+                           for ref in rows.children.get("references", [])
+                           if ref["param"] == include.parameter
+                           and ref["target_type"] == include.target_type and ref["target_id"]}
+        wanted -= seen
+        room = MAX_INCLUDED - len(included)
+        fresh = [rows for rows in await store.select_many(sorted(wanted)[:room])
+                 if rows.main["deleted_at"] is None]
+        included.extend(fresh)
+        seen |= wanted
+        frontier = fresh
+    return included
+
+
+async def _referring(
+    engine: AsyncEngine, sql: PatientSearchSql, include: Include, frontier: list[RowSet]
+) -> set[str]:
+    refs, main = sql.children["references"], sql.main
+    statement = (select(refs.c.patient_id).join(main, main.c.id == refs.c.patient_id)
+                 .where(main.c.deleted_at.is_(None), refs.c.param == include.parameter,
+                        refs.c.target_type == include.target_type,
+                        refs.c.target_id.in_([rows.main["id"] for rows in frontier]))
+                 .limit(MAX_INCLUDED))
+    async with engine.connect() as connection:
+        return {row[0] for row in await connection.execute(statement)}

@@ -45,6 +45,11 @@ async def search(
          "resource": subset(resource, summary=controls.summary, elements=controls.elements),
          "search": {"mode": "match"}}
         for resource in page.resources
+    ] + [
+        {"fullUrl": f"{path}/{resource['id']}",
+         "resource": subset(resource, summary=controls.summary, elements=controls.elements),
+         "search": {"mode": "include"}}
+        for resource in page.included
     ]
     if entries:
         bundle["entry"] = entries

@@ -51,6 +51,20 @@ class Controls:
     summary: str | None = None
     elements: list[str] = field(default_factory=list)
     page: str | None = None
+    includes: list[Include] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Include:
+    """``_include`` (forward: the page's references) or ``_revinclude`` (reverse: resources
+    referring to the page) through ``source_type``.``parameter``; ``iterate`` repeats it on
+    what it added."""
+
+    reverse: bool
+    source_type: str
+    parameter: str
+    target_type: str
+    iterate: bool
 
 
 @dataclass
@@ -77,6 +91,16 @@ def parse_search(
     controls = Controls(count=default_count)
     ignored: list[str] = []
     for key, raw in pairs:
+        if key.split(":")[0] in ("_include", "_revinclude"):
+            include = _include(key, raw, resource_type, registry)
+            if include is not None:
+                controls.includes.extend(include)
+            elif strict:
+                raise InvalidRequest(f"{key}={raw[:80]} cannot be served: only references "
+                                     f"between served types ({', '.join(registry)}) include")
+            else:
+                ignored.append(key)
+            continue
         if key.startswith("_") and _control(key, raw, controls, parameters, max_count):
             continue
         try:
@@ -88,6 +112,42 @@ def parse_search(
                 ) from None
             ignored.append(key)
     return SearchRequest(clauses, controls, ignored)
+
+
+def _include(
+    key: str, raw: str, resource_type: str, registry: dict[str, dict[str, SearchParameter]],
+) -> list[Include] | None:
+    """The includes ``key=raw`` asks for, or None when they involve types not served."""
+    kind, _, modifier = key.partition(":")
+    if modifier not in ("", "iterate", "recurse"):
+        raise InvalidRequest(f"{kind} does not support ':{modifier}' (use :iterate)")
+    reverse = kind == "_revinclude"
+    iterate = bool(modifier)
+    if raw == "*":
+        sources = [resource_type] if not reverse else list(registry)
+        found = [
+            Include(reverse, source, name, target, iterate)
+            for source in sources for name, parameter in registry[source].items()
+            if isinstance(parameter.backing, ReferenceRows)
+            for target in parameter.backing.target_types
+            if target in registry and (not reverse or target == resource_type)
+        ]
+        return found or None
+    parts = raw.split(":")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise InvalidRequest(f"{kind} '{raw[:80]}' must read Type:parameter[:targetType]")
+    source, name = parts[0], parts[1]
+    if source not in registry:
+        return None
+    parameter = registry[source].get(name)
+    if parameter is None or not isinstance(parameter.backing, ReferenceRows):
+        raise InvalidRequest(f"{kind} '{raw[:80]}': {name[:40]} is not a reference parameter "
+                             f"of {source}")
+    targets = [parts[2]] if len(parts) == 3 else list(parameter.backing.target_types)
+    served = [target for target in targets if target in registry]
+    if not served:
+        return None
+    return [Include(reverse, source, name, target, iterate) for target in served]
 
 
 class _Unknown(Exception):

@@ -26,6 +26,7 @@ from mappings.search_backing import (
     TokenRows,
 )
 from mappings.search_text import haystack, normalise
+from storage.tables import HAYSTACKS
 
 GENDER_SYSTEM = "http://hl7.org/fhir/administrative-gender"
 ADDRESS_USE_SYSTEM = "http://hl7.org/fhir/address-use"
@@ -88,6 +89,13 @@ PATIENT_SEARCH: dict[str, SearchParameter] = {
                                 "Sounds like a family or given name (Metaphone)"),
     "telecom": SearchParameter("token", TelecomRows(), None, "Patient.telecom"),
 }
+
+
+SEARCH_ONLY = frozenset({
+    *(f"{name}_{kind}" for name in HAYSTACKS for kind in ("search", "exact")),
+    "phonetic_search", "birth_date_end", "death_low", "death_high", "tokens", "references",
+})
+"""Columns and child rows that only serve search: derived, so left out of history snapshots."""
 
 
 def search_columns(resource: dict[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,8 @@ SEPARATOR = "|"
 
 def normalise(text: str) -> str:
     """Lower case without accents or marks (``Muñoz`` -> ``munoz``); separators become spaces."""
+    if text.isascii():
+        return text.lower().replace(SEPARATOR, " ")
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(char for char in decomposed if not unicodedata.combining(char))
     return stripped.casefold().replace(SEPARATOR, " ")

@@ -15,6 +15,7 @@ from fhir_server.errors import Conflict, Gone, InvalidResource, NotFound, Precon
 from fhir_server.search.query import SearchRequest
 from mappings import patient as patient_mapping
 from mappings.patient import MappingContext, PatientRuleError
+from mappings.patient_search import SEARCH_ONLY
 from storage.history import HistoryEntry, history_page, read_version
 from storage.patient_lookup import Criterion, find_patient_ids
 from storage.patient_rows import PatientRowStore, RowConflict, VersionMoved
@@ -211,7 +212,7 @@ class PatientRepository:
             if client_mrn and await self._rows.mrn_taken(mrn, resource_id):
                 raise Conflict(f"MRN {mrn} already belongs to another Patient")
             entry = HistoryEntry(RESOURCE_TYPE, resource_id, version_id, moment, method,
-                                 rows.to_snapshot())
+                                 rows.to_snapshot(derived=SEARCH_ONLY))
             try:
                 await self._rows.save_version(rows, entry, expected_version=expected_version)
             except RowConflict:

@@ -20,9 +20,12 @@ class RowSet:
     main: dict[str, Any]
     children: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
-    def to_snapshot(self) -> str:
-        """JSON text of the rows (dates as ISO strings) for the version history."""
-        return orjson.dumps({"main": self.main, "children": self.children}, default=_iso).decode()
+    def to_snapshot(self, *, derived: frozenset[str] = frozenset()) -> str:
+        """JSON text of the rows (dates as ISO strings) for the version history, without the
+        ``derived`` columns and child keys (search values recomputed from the rest)."""
+        main = {key: value for key, value in self.main.items() if key not in derived}
+        children = {key: rows for key, rows in self.children.items() if key not in derived}
+        return orjson.dumps({"main": main, "children": children}, default=_iso).decode()
 
     @classmethod
     def from_snapshot(cls, snapshot: str) -> RowSet:

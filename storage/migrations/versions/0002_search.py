@@ -16,8 +16,7 @@ branch_labels = None
 depends_on = None
 
 
-TRIGRAM_INDEXED = ("name_search", "family_search", "given_search", "phonetic_search",
-                   "address_search", "address_city_search", "address_postalcode_search")
+TRIGRAM_INDEXED = ("name_search", "family_search", "given_search", "address_postalcode_search")
 """Haystack columns with a pg_trgm index on PostgreSQL: their LIKE '%|abc%' patterns use it."""
 
 

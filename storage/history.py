@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +26,9 @@ class HistoryEntry:
 
     def as_row(self) -> dict[str, Any]:
         """The ``resource_history`` row (column name -> value)."""
-        return asdict(self)
+        return {"resource_type": self.resource_type, "resource_id": self.resource_id,
+                "version_id": self.version_id, "last_updated": self.last_updated,
+                "method": self.method, "snapshot": self.snapshot}
 
 
 async def record_version(connection: AsyncConnection, entry: HistoryEntry) -> None:

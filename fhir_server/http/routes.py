@@ -50,7 +50,9 @@ def base_url(request: Request) -> str:
 
 
 def _repository(request: Request, resource_type: str) -> PatientRepository:
-    response_format(request.headers.get("accept"), request.query_params.get("_format"))
+    format_parameter = (request.query_params.get("_format")
+                        if b"_format" in request.scope["query_string"] else None)
+    response_format(request.headers.get("accept"), format_parameter)
     if resource_type not in SERVED_TYPES:
         raise NotFound(f"Resource type '{resource_type}' is not served here; "
                        f"served: {', '.join(SERVED_TYPES)}")

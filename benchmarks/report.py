@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,9 +93,14 @@ def _ms(value: float) -> str:
 
 def table(rows: list[Row]) -> str:
     """A plain-text table with aligned columns (numbers right-aligned)."""
-    grid = [list(COLUMNS)] + [row.cells() for row in rows]
-    widths = [max(len(line[i]) for line in grid) for i in range(len(COLUMNS))]
-    left = {0, len(COLUMNS) - 1}
+    return format_table(COLUMNS, [row.cells() for row in rows], {0, len(COLUMNS) - 1})
+
+
+def format_table(header: Sequence[str], lines: list[list[str]], left: set[int]) -> str:
+    """``header`` and ``lines`` as aligned plain text; columns in ``left`` are left-aligned,
+    the others (numbers) right-aligned."""
+    grid = [list(header), *lines]
+    widths = [max(len(line[i]) for line in grid) for i in range(len(header))]
 
     def render(line: list[str]) -> str:
         cells = [

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,28 @@ init = function(args)
     if line ~= "" then
       reqs[#reqs + 1] = wrk.format("GET", "{FHIR_BASE}/Patient/" .. line, headers)
     end
+  end
+  math.randomseed(os.time() * 1000 + tid)
+end
+request = function()
+  return reqs[math.random(#reqs)]
+end
+"""
+    )
+
+
+def get_script(paths: Sequence[str]) -> str:
+    """Lua that GETs one of ``paths`` (with their query strings) uniformly at random."""
+    entries = ", ".join(_lua_string(path) for path in paths)
+    return (
+        _COUNTING
+        + _HEADERS
+        + f"""
+local paths = {{{entries}}}
+local reqs = {{}}
+init = function(args)
+  for i, path in ipairs(paths) do
+    reqs[i] = wrk.format("GET", path, headers)
   end
   math.randomseed(os.time() * 1000 + tid)
 end

@@ -8,7 +8,21 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, and_, exists, false, func, not_, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    Integer,
+    and_,
+    exists,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from fhir_server.search.query import Clause
 from fhir_server.search.values import (
@@ -40,6 +54,23 @@ from terminology import systems
 Condition = ColumnElement[bool]
 
 
+class position_of(FunctionElement[int]):
+    """1-based position of a substring, case-sensitive on every backend (0 when absent)."""
+
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(position_of)
+def _position_sqlite(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"instr({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(position_of, "postgresql")
+def _position_postgresql(element: Any, compiler: Any, **kw: Any) -> str:
+    return f"strpos({compiler.process(element.clauses, **kw)})"
+
+
 class PatientSearchSql:
     """Conditions over ``patients`` (``main``) and its child tables for Patient clauses."""
 
@@ -56,7 +87,9 @@ class PatientSearchSql:
         assert clause.parameter is not None
         alternatives = [self._value(clause, value) for value in clause.values]
         combined = or_(*alternatives) if len(alternatives) > 1 else alternatives[0]
-        return not_(combined) if clause.modifier == "not" else combined
+        if clause.modifier == "not":  # resources without any value match :not too
+            return not_(func.coalesce(combined, false()))
+        return combined
 
     def _chained(self, clause: Clause, inner: Clause) -> Condition:
         """``ref.param=x``: a reference to a live resource meeting ``inner``; ``_has``: a live
@@ -107,8 +140,11 @@ class PatientSearchSql:
             return self.main.c[backing.normalised].like(
                 f"%{SEPARATOR}{escape_like(code)}{SEPARATOR}%", escape="\\")
         if modifier == "exact":
-            return self.main.c[backing.exact].like(
-                f"%{SEPARATOR}{escape_like(value.text)}{SEPARATOR}%", escape="\\")
+            column = self.main.c[backing.exact]
+            needle = f"{SEPARATOR}{value.text}{SEPARATOR}"
+            # LIKE narrows (and uses indexes); the case-sensitive position check decides
+            return and_(column.like(f"%{escape_like(needle)}%", escape="\\"),
+                        position_of(column, needle) > 0)
         text = escape_like(normalise(value.text))
         pattern = f"%{text}%" if modifier == "contains" else f"%{SEPARATOR}{text}%"
         return self.main.c[backing.normalised].like(pattern, escape="\\")
@@ -209,11 +245,14 @@ class PatientSearchSql:
     def _telecom_value(self, table: FromClause, system: str | None, code: str) -> Condition:
         if system == "email":
             return func.lower(table.c.value) == code.lower()
-        matches: list[Condition] = [table.c.value == code]
         try:
             e164 = phone_to_e164(code, self.phone_region)
         except ContactPointError:
             e164 = None
+        if e164 and system in ("phone", "sms", "fax"):
+            # the same text parses to the same E.164 form: one indexed comparison suffices
+            return table.c.value_e164 == e164
+        matches: list[Condition] = [table.c.value == code]
         if e164:
             matches.append(table.c.value_e164 == e164)
         if system is None:

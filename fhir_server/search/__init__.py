@@ -1,0 +1,1 @@
+"""FHIR search: parse the query into typed clauses (pure), then storage compiles them to SQL."""

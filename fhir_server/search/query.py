@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from fhir_server.errors import InvalidRequest
 from fhir_server.search.values import SearchValue, parse_value, split_unescaped
-from mappings.search_backing import IdentifierRows, ReferenceRows, SearchParameter
+from mappings.search_backing import IdentifierRows, ReferenceRows, SearchParameter, TokenRows
 
 MODIFIERS: dict[str, frozenset[str]] = {
     "string": frozenset({"exact", "contains", "missing"}),
@@ -20,6 +20,7 @@ MODIFIERS: dict[str, frozenset[str]] = {
 SUMMARY_VALUES = ("true", "false", "text", "data", "count")
 TOTAL_VALUES = ("none", "estimate", "accurate")
 IGNORED_CONTROLS = frozenset({"_format", "_pretty"})
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
@@ -91,6 +92,9 @@ def parse_search(
     controls = Controls(count=default_count)
     ignored: list[str] = []
     for key, raw in pairs:
+        if _CONTROL.search(key) or _CONTROL.search(raw):
+            raise InvalidRequest(f"Search parameter '{_CONTROL.sub('?', key)[:80]}' contains a "
+                                 "control character")
         if key.split(":")[0] in ("_include", "_revinclude"):
             include = _include(key, raw, resource_type, registry)
             if include is not None:
@@ -222,7 +226,9 @@ def _clause(
     name: str, modifier: str | None, parameter: SearchParameter, raw: str, base_url: str
 ) -> Clause:
     allowed = MODIFIERS[parameter.type]
-    if name == "identifier" or isinstance(parameter.backing, IdentifierRows):
+    if parameter.type == "token" and not isinstance(parameter.backing, TokenRows):
+        allowed = allowed - {"text"}  # only token rows keep a display text
+    if isinstance(parameter.backing, IdentifierRows):
         allowed = allowed | {"of-type"}
     if parameter.type == "reference" and modifier and modifier[:1].isupper():
         allowed = allowed | {modifier}

@@ -1,0 +1,44 @@
+"""Random search query strings never produce a server error (hypothesis)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mappings.patient_search import PATIENT_SEARCH
+from tests.factories import FHIR_JSON, patient
+
+NAMES = [*PATIENT_SEARCH, "_count", "_sort", "_total", "_summary", "_elements", "_include",
+         "_revinclude", "_page", "_has:Patient:link:name", "link:Patient.name", "link.gender",
+         "unknown", "name.x"]
+MODIFIERS = ["", ":exact", ":contains", ":missing", ":not", ":text", ":of-type", ":Patient",
+             ":below", ":iterate"]
+VALUES = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(["eq2000", "ge1980-04", "ap2020-01-01T10:00:00+14:00", "sa9999", "lt0001",
+                     "true", "false", "a|b", "|x", "x|", "a\\,b", "Patient/1", "*",
+                     "Patient:link", "%", "_", "\\", "$", "-birthdate,family", "0", "-1",
+                     "99999999999", "http://testserver/fhir/Patient/1", "\x00", "é" * 300]),
+)
+QUERIES = st.lists(st.tuples(st.sampled_from(NAMES), st.sampled_from(MODIFIERS), VALUES),
+                   min_size=1, max_size=4)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(query=QUERIES)
+def test_random_search_is_never_a_server_error(
+    client: TestClient, query: list[tuple[str, str, str]]
+) -> None:
+    if not client.get("/fhir/Patient?_summary=count").json().get("total"):
+        client.post("/fhir/Patient", json=patient(), headers=FHIR_JSON)
+    encoded = urlencode([(name + modifier, value) for name, modifier, value in query])
+    response = client.get(f"/fhir/Patient?{encoded}")
+    assert response.status_code < 500, (encoded, response.text)
+    body = response.json()
+    if response.status_code == 200:
+        assert body["resourceType"] == "Bundle" and body["type"] == "searchset"
+    else:
+        assert response.status_code in (400, 404) and body["resourceType"] == "OperationOutcome"

@@ -24,7 +24,8 @@ from mappings.patient import MappingContext, format_instant
 from storage.crypto import load_cipher
 from storage.database import create_engine, open_patient_rows
 from storage.migrate import upgrade_to_head
-from storage.patient_repository import PatientRepository, now
+from storage.patient_repository import PatientRepository
+from storage.stored import now
 
 logger = logging.getLogger("fhir_server")
 

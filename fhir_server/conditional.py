@@ -10,7 +10,6 @@ from urllib.parse import parse_qsl
 from fhir_server.errors import InvalidRequest
 from mappings.contact_points import ContactPointError, phone_to_e164
 from storage.patient_lookup import LOOKUP_PARAMETERS, Criterion
-from storage.patient_repository import PatientRepository
 
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -53,8 +52,3 @@ def _criterion(name: str, value: str, phone_region: str) -> Criterion:
         except ContactPointError as exc:
             raise InvalidRequest(f"If-None-Exist phone: {exc}") from None
     return Criterion(name, value)
-
-
-async def find_matches(repository: PatientRepository, query: str) -> list[str]:
-    """Ids of the Patients the criteria select (at most two: enough to tell 0, 1 or many)."""
-    return await repository.find(parse_criteria(query, repository.phone_region))

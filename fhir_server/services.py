@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from fhir_server.interactions.repository import ResourceRepository
 from fhir_server.settings import Settings
+from mappings.search_backing import SearchParameter
 from storage.patient_repository import PatientRepository
 
 
@@ -17,3 +19,13 @@ class Services:
     engine: AsyncEngine
     patients: PatientRepository
     capability_statement: dict[str, Any]
+    repositories: dict[str, ResourceRepository] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.repositories.setdefault("Patient", self.patients)
+
+    @property
+    def search_registry(self) -> dict[str, dict[str, SearchParameter]]:
+        """Search parameters by served type (chains and _has cross types through it)."""
+        return {name: repository.search_parameters
+                for name, repository in self.repositories.items()}

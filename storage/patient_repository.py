@@ -5,59 +5,29 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from fhir_server.conditional import parse_criteria
 from fhir_server.errors import Conflict, Gone, InvalidResource, NotFound, PreconditionFailed
 from fhir_server.search.query import SearchRequest
 from mappings import patient as patient_mapping
 from mappings.patient import MappingContext, PatientRuleError
-from mappings.patient_search import SEARCH_ONLY
+from mappings.patient_search import PATIENT_SEARCH, SEARCH_ONLY
+from mappings.search_backing import SearchParameter
 from storage.history import HistoryEntry, history_page, read_version
-from storage.patient_lookup import Criterion, find_patient_ids
+from storage.patient_lookup import find_patient_ids
 from storage.patient_rows import PatientRowStore, RowConflict, VersionMoved
 from storage.row_set import RowSet
 from storage.search_pages import run_search
 from storage.search_sql import PatientSearchSql
+from storage.stored import SearchResults, StoredResource, now
 from storage.tables import PATIENT_CHILD_TABLES, patients
 
 RESOURCE_TYPE = "Patient"
 WRITE_ATTEMPTS = 5
-
-
-@dataclass(frozen=True)
-class StoredResource:
-    """One version of a resource as stored; ``resource`` is None for a deleted version."""
-
-    resource_id: str
-    version_id: int
-    last_updated: datetime
-    resource: dict[str, Any] | None
-    method: str = "GET"
-
-    @property
-    def deleted(self) -> bool:
-        return self.resource is None
-
-
-@dataclass(frozen=True)
-class SearchResults:
-    """One page of a search; the tokens fetch the neighbouring pages."""
-
-    resources: list[dict[str, Any]]
-    next_token: str | None
-    previous_token: str | None
-    total: int | None
-    included: list[dict[str, Any]]
-
-
-def now() -> datetime:
-    """The current time in UTC, truncated to milliseconds (what meta.lastUpdated shows)."""
-    moment = datetime.now(UTC)
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
 def generate_mrn(moment: datetime) -> str:
@@ -76,6 +46,14 @@ class PatientRepository:
         self._context = context
         self._search_sql = PatientSearchSql(patients, PATIENT_CHILD_TABLES, context.cipher,
                                             context.phone_region)
+
+    @property
+    def resource_type(self) -> str:
+        return RESOURCE_TYPE
+
+    @property
+    def search_parameters(self) -> dict[str, SearchParameter]:
+        return PATIENT_SEARCH
 
     # ------------------------------------------------------------------- reads
 
@@ -120,12 +98,9 @@ class PatientRepository:
             [patient_mapping.rows_to_resource(rows, self._context) for rows in page.included],
         )
 
-    @property
-    def phone_region(self) -> str:
-        return self._context.phone_region
-
-    async def find(self, criteria: list[Criterion]) -> list[str]:
-        """Ids of live Patients meeting every criterion (at most two)."""
+    async def find(self, query: str) -> list[str]:
+        """Ids of live Patients meeting every criterion of a conditional query (at most two)."""
+        criteria = parse_criteria(query, self._context.phone_region)
         async with self._engine.connect() as connection:
             return await find_patient_ids(connection, criteria, self._context.cipher)
 

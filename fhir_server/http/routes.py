@@ -19,15 +19,11 @@ from fhir_server.http.preconditions import if_match_version, prefer_handling, pr
 from fhir_server.http.responses import interaction_response, json_response
 from fhir_server.interactions import create, delete, history, patch, read, search, update
 from fhir_server.interactions.history import MAX_INT
+from fhir_server.interactions.repository import ResourceRepository
 from fhir_server.search.query import parse_search
 from fhir_server.services import Services
 from fhir_server.validation.resource import parse_json, validate_resource
-from mappings.patient_search import PATIENT_SEARCH
 
-SEARCH_REGISTRY = {"Patient": PATIENT_SEARCH}
-from storage.patient_repository import PatientRepository
-
-SERVED_TYPES = ("Patient",)
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded"})
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _VERSION = re.compile(r"[0-9]{1,12}")
@@ -49,14 +45,16 @@ def base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/") + "/fhir"
 
 
-def _repository(request: Request, resource_type: str) -> PatientRepository:
+def _repository(request: Request, resource_type: str) -> ResourceRepository:
     format_parameter = (request.query_params.get("_format")
                         if b"_format" in request.scope["query_string"] else None)
     response_format(request.headers.get("accept"), format_parameter)
-    if resource_type not in SERVED_TYPES:
+    repositories = _services(request).repositories
+    repository = repositories.get(resource_type)
+    if repository is None:
         raise NotFound(f"Resource type '{resource_type}' is not served here; "
-                       f"served: {', '.join(SERVED_TYPES)}")
-    return _services(request).patients
+                       f"served: {', '.join(sorted(repositories))}")
+    return repository
 
 
 def _checked_id(resource_id: str) -> str:
@@ -114,7 +112,7 @@ async def search_route(request: Request) -> Response:
             raise InvalidRequest("The _search form body is not UTF-8") from None
     settings = _services(request).settings
     parsed = parse_search(
-        pairs, SEARCH_REGISTRY, resource_type=resource_type,
+        pairs, _services(request).search_registry, resource_type=resource_type,
         strict=prefer_handling(request.headers.get("prefer")) == "strict",
         default_count=settings.page_size_default, max_count=settings.page_size_max,
         base_url=base_url(request),

@@ -9,9 +9,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fhir_server.errors import InvalidRequest
+from fhir_server.interactions.repository import ResourceRepository
 from fhir_server.interactions.result import InteractionResult
 from mappings.patient import format_instant
-from storage.patient_repository import PatientRepository, StoredResource
+from storage.stored import StoredResource
 
 _DIGITS = re.compile(r"[0-9]{1,12}")
 MAX_INT = 2_147_483_647
@@ -51,7 +52,7 @@ def _non_negative_int(name: str, value: str) -> int:
 
 
 async def history(
-    repository: PatientRepository,
+    repository: ResourceRepository,
     *,
     base_url: str,
     resource_id: str | None,
@@ -63,13 +64,14 @@ async def history(
     total, versions = await repository.history(
         resource_id=resource_id, since=since, count=count, offset=offset
     )
-    path = f"{base_url}/Patient" + (f"/{resource_id}" if resource_id else "") + "/_history"
+    path = f"{base_url}/{repository.resource_type}" + (f"/{resource_id}" if resource_id else "") + "/_history"
     bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "type": "history",
         "total": total,
         "link": _links(path, params, count=count, offset=offset, total=total),
-        "entry": [_entry(base_url, version) for version in versions],
+        "entry": [_entry(base_url, repository.resource_type, version)
+                  for version in versions],
     }
     if not bundle["entry"]:
         del bundle["entry"]
@@ -92,15 +94,15 @@ def _links(
     return links
 
 
-def _entry(base_url: str, version: StoredResource) -> dict[str, Any]:
-    full_url = f"{base_url}/Patient/{version.resource_id}"
+def _entry(base_url: str, resource_type: str, version: StoredResource) -> dict[str, Any]:
+    full_url = f"{base_url}/{resource_type}/{version.resource_id}"
     entry: dict[str, Any] = {"fullUrl": full_url}
     if version.resource is not None:
         entry["resource"] = version.resource
     method = version.method if version.method in ("POST", "PUT", "PATCH", "DELETE") else "PUT"
     entry["request"] = {
         "method": method,
-        "url": "Patient" if method == "POST" else f"Patient/{version.resource_id}",
+        "url": resource_type if method == "POST" else f"{resource_type}/{version.resource_id}",
     }
     entry["response"] = {
         "status": {"POST": "201 Created", "DELETE": "204 No Content"}.get(method, "200 OK"),

@@ -10,9 +10,9 @@ import jsonpatch
 import jsonpointer
 
 from fhir_server.errors import InvalidRequest, UnprocessableEntity
+from fhir_server.interactions.repository import ResourceRepository
 from fhir_server.interactions.result import InteractionResult
 from fhir_server.interactions.update import check_body_id
-from storage.patient_repository import PatientRepository
 
 
 def apply_json_patch(resource: dict[str, Any], operations: Any) -> dict[str, Any]:
@@ -34,7 +34,7 @@ def apply_json_patch(resource: dict[str, Any], operations: Any) -> dict[str, Any
 
 
 async def patch(
-    repository: PatientRepository,
+    repository: ResourceRepository,
     resource_id: str,
     operations: Any,
     *,
@@ -46,6 +46,6 @@ async def patch(
         if_match = current.version_id
     assert current.resource is not None
     patched = validate(apply_json_patch(current.resource, operations))
-    check_body_id(patched, resource_id)
+    check_body_id(patched, resource_id, repository.resource_type)
     stored, _ = await repository.update(resource_id, patched, if_match=if_match)
-    return InteractionResult(200, "Patient", stored=stored)
+    return InteractionResult(200, repository.resource_type, stored=stored)

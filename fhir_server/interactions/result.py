@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from storage.patient_repository import StoredResource
+from storage.stored import StoredResource
 
 
 @dataclass(frozen=True)

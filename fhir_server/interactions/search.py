@@ -6,14 +6,14 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+from fhir_server.interactions.repository import ResourceRepository
 from fhir_server.interactions.result import InteractionResult
 from fhir_server.search.query import SearchRequest
 from fhir_server.search.summary import subset
-from storage.patient_repository import PatientRepository
 
 
 async def search(
-    repository: PatientRepository,
+    repository: ResourceRepository,
     request: SearchRequest,
     *,
     pairs: list[tuple[str, str]],
@@ -21,7 +21,7 @@ async def search(
 ) -> InteractionResult:
     page = await repository.search(request)
     controls = request.controls
-    path = f"{base_url}/Patient"
+    path = f"{base_url}/{repository.resource_type}"
     kept = [(key, value) for key, value in pairs
             if key not in request.ignored and key != "_page"]
 
@@ -46,7 +46,7 @@ async def search(
          "search": {"mode": "match"}}
         for resource in page.resources
     ] + [
-        {"fullUrl": f"{path}/{resource['id']}",
+        {"fullUrl": f"{base_url}/{resource['resourceType']}/{resource['id']}",
          "resource": subset(resource, summary=controls.summary, elements=controls.elements),
          "search": {"mode": "include"}}
         for resource in page.included

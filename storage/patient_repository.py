@@ -21,8 +21,8 @@ from storage.history import HistoryEntry, history_page, read_version
 from storage.patient_lookup import find_patient_ids
 from storage.patient_rows import PatientRowStore, RowConflict, VersionMoved
 from storage.row_set import RowSet
-from storage.search_pages import run_search
-from storage.search_sql import PatientSearchSql
+from storage.search_pages import SearchCatalog, SearchSource, run_search
+from storage.search_sql import SearchSql
 from storage.stored import SearchResults, StoredResource, now
 from storage.tables import PATIENT_CHILD_TABLES, patients
 
@@ -39,13 +39,18 @@ class PatientRepository:
     """Reads and writes Patients over the PRM tables."""
 
     def __init__(
-        self, engine: AsyncEngine, rows: PatientRowStore, context: MappingContext
+        self, engine: AsyncEngine, rows: PatientRowStore, context: MappingContext,
+        catalog: SearchCatalog | None = None,
     ) -> None:
         self._engine = engine
         self._rows = rows
         self._context = context
-        self._search_sql = PatientSearchSql(patients, PATIENT_CHILD_TABLES, context.cipher,
-                                            context.phone_region)
+        self._catalog = catalog or SearchCatalog()
+        sql = SearchSql(RESOURCE_TYPE, patients, PATIENT_CHILD_TABLES, owner="patient_id",
+                        cipher=context.cipher, phone_region=context.phone_region,
+                        peers=self._catalog.compilers)
+        self._source = SearchSource(sql, rows, self._to_resource)
+        self._catalog.add(self._source)
 
     @property
     def resource_type(self) -> str:
@@ -91,12 +96,9 @@ class PatientRepository:
 
     async def search(self, request: SearchRequest) -> SearchResults:
         """One page of the Patients the search selects."""
-        page = await run_search(self._engine, self._rows, self._search_sql, request)
-        return SearchResults(
-            [patient_mapping.rows_to_resource(rows, self._context) for rows in page.rows],
-            page.next_token, page.previous_token, page.total,
-            [patient_mapping.rows_to_resource(rows, self._context) for rows in page.included],
-        )
+        page = await run_search(self._engine, self._source, request, self._catalog.sources)
+        return SearchResults(page.resources, page.next_token, page.previous_token, page.total,
+                             page.included)
 
     async def find(self, query: str) -> list[str]:
         """Ids of live Patients meeting every criterion of a conditional query (at most two)."""
@@ -201,6 +203,9 @@ class PatientRepository:
         raise Conflict("Could not allocate a unique MRN; try again")
 
     # ----------------------------------------------------------------- helpers
+
+    def _to_resource(self, rows: RowSet) -> dict[str, Any]:
+        return patient_mapping.rows_to_resource(rows, self._context)
 
     def _stored(self, rows: RowSet) -> StoredResource:
         return StoredResource(

@@ -1,37 +1,71 @@
 """Run a compiled search: one keyset-paged query for the ids of the page, one for their rows,
-and a count when the total is asked for (or known for free on a single page)."""
+and a count when the total is asked for (or known for free on a single page). _include and
+_revinclude cross types through the ``SearchSource`` of each served type."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fhir_server.search.query import Include, SearchRequest
 from storage.keyset import SortKey, beyond, decode_token, encode_token, order_by
-from storage.patient_rows import PatientRowStore
 from storage.row_set import RowSet
-from storage.search_sql import PatientSearchSql
+from storage.search_sql import SearchSql
 
 MAX_INCLUDED = 1000
 """At most this many resources are added by _include/_revinclude to one page."""
 MAX_ITERATIONS = 4
 
 
+class RowLoader(Protocol):
+    async def select_many(self, resource_ids: list[str]) -> list[RowSet]:
+        """The current rows (main row and child rows, references included) of these ids."""
+
+
+@dataclass(frozen=True)
+class SearchSource:
+    """What a search needs of one served type: its compiler, its row loader and its mapping."""
+
+    sql: SearchSql
+    rows: RowLoader
+    to_resource: Callable[[RowSet], dict[str, Any]]
+
+    @property
+    def resource_type(self) -> str:
+        return self.sql.resource_type
+
+
+@dataclass
+class SearchCatalog:
+    """The search sources of every served type, shared by their repositories (chains,
+    _has, _include and _revinclude cross types through it)."""
+
+    sources: dict[str, SearchSource] = field(default_factory=dict)
+    compilers: dict[str, SearchSql] = field(default_factory=dict)
+
+    def add(self, source: SearchSource) -> None:
+        self.sources[source.resource_type] = source
+        self.compilers[source.resource_type] = source.sql
+
+
 @dataclass(frozen=True)
 class SearchPage:
-    rows: list[RowSet]
+    resources: list[dict[str, Any]]
     next_token: str | None
     previous_token: str | None
     total: int | None
-    included: list[RowSet]
+    included: list[dict[str, Any]]
 
 
 async def run_search(
-    engine: AsyncEngine, store: PatientRowStore, sql: PatientSearchSql, request: SearchRequest
+    engine: AsyncEngine, source: SearchSource, request: SearchRequest,
+    sources: Mapping[str, SearchSource],
 ) -> SearchPage:
+    sql = source.sql
     main = sql.main
     conditions = [main.c.deleted_at.is_(None), *(sql.condition(c) for c in request.clauses)]
     controls = request.controls
@@ -67,50 +101,75 @@ async def run_search(
     if total is None and token is None and not more:
         total = len(boundaries)
     ids = [boundary[-1] for boundary in boundaries]
-    by_id = {rows.main["id"]: rows for rows in await store.select_many(ids)}
+    by_id = {rows.main["id"]: rows for rows in await source.rows.select_many(ids)}
     matched = [by_id[i] for i in ids if i in by_id]
-    included = await _included(engine, store, sql, request.controls.includes, matched)
-    return SearchPage(matched, next_token, previous_token, total, included)
+    included = await _included(engine, source, sources, controls.includes, matched)
+    return SearchPage([source.to_resource(rows) for rows in matched], next_token,
+                      previous_token, total, included)
 
 
 async def _included(
-    engine: AsyncEngine, store: PatientRowStore, sql: PatientSearchSql,
+    engine: AsyncEngine, source: SearchSource, sources: Mapping[str, SearchSource],
     includes: list[Include], matched: list[RowSet],
-) -> list[RowSet]:
+) -> list[dict[str, Any]]:
     """Resources _include / _revinclude add to the page (``:iterate`` repeats on them)."""
-    seen = {rows.main["id"] for rows in matched}
-    frontier, included = matched, list[RowSet]()
+    seen = {(source.resource_type, rows.main["id"]) for rows in matched}
+    frontier = [(source.resource_type, rows) for rows in matched]
+    included: list[dict[str, Any]] = []
     for round_number in range(MAX_ITERATIONS):
         active = [i for i in includes if round_number == 0 or i.iterate]
         if not active or not frontier:
             break
-        wanted: set[str] = set()
+        wanted: set[tuple[str, str]] = set()
         for include in active:
             if include.reverse:
-                wanted |= await _referring(engine, sql, include, frontier)
+                wanted |= await _referring(engine, sources, include, frontier)
             else:
-                wanted |= {ref["target_id"] for rows in frontier
+                wanted |= {(include.target_type, ref["target_id"])
+                           for resource_type, rows in frontier
+                           if resource_type == include.source_type
                            for ref in rows.children.get("references", [])
                            if ref["param"] == include.parameter
                            and ref["target_type"] == include.target_type and ref["target_id"]}
         wanted -= seen
-        room = MAX_INCLUDED - len(included)
-        fresh = [rows for rows in await store.select_many(sorted(wanted)[:room])
-                 if rows.main["deleted_at"] is None]
-        included.extend(fresh)
         seen |= wanted
+        fresh: list[tuple[str, RowSet]] = []
+        for resource_type, wanted_ids in _by_type(sorted(wanted)).items():
+            room = MAX_INCLUDED - len(included) - len(fresh)
+            target = sources.get(resource_type)
+            if target is None or room <= 0:
+                continue
+            fresh += [(resource_type, rows)
+                      for rows in await target.rows.select_many(wanted_ids[:room])
+                      if rows.main["deleted_at"] is None]
+        included += [sources[resource_type].to_resource(rows) for resource_type, rows in fresh]
         frontier = fresh
     return included
 
 
+def _by_type(keys: list[tuple[str, str]]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for resource_type, resource_id in keys:
+        grouped.setdefault(resource_type, []).append(resource_id)
+    return grouped
+
+
 async def _referring(
-    engine: AsyncEngine, sql: PatientSearchSql, include: Include, frontier: list[RowSet]
-) -> set[str]:
+    engine: AsyncEngine, sources: Mapping[str, SearchSource], include: Include,
+    frontier: list[tuple[str, RowSet]],
+) -> set[tuple[str, str]]:
+    referrer = sources.get(include.source_type)
+    targets = [rows.main["id"] for resource_type, rows in frontier
+               if resource_type == include.target_type]
+    if referrer is None or not targets:
+        return set()
+    sql = referrer.sql
     refs, main = sql.children["references"], sql.main
-    statement = (select(refs.c.patient_id).join(main, main.c.id == refs.c.patient_id)
+    owner = refs.c[sql.owner]
+    statement = (select(owner).join(main, main.c.id == owner)
                  .where(main.c.deleted_at.is_(None), refs.c.param == include.parameter,
                         refs.c.target_type == include.target_type,
-                        refs.c.target_id.in_([rows.main["id"] for rows in frontier]))
+                        refs.c.target_id.in_(targets))
                  .limit(MAX_INCLUDED))
     async with engine.connect() as connection:
-        return {row[0] for row in await connection.execute(statement)}
+        return {(include.source_type, row[0]) for row in await connection.execute(statement)}

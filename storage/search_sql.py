@@ -71,15 +71,22 @@ def _position_postgresql(element: Any, compiler: Any, **kw: Any) -> str:
     return f"strpos({compiler.process(element.clauses, **kw)})"
 
 
-class PatientSearchSql:
-    """Conditions over ``patients`` (``main``) and its child tables for Patient clauses."""
+class SearchSql:
+    """Conditions over one type's main table (``main``) and its child tables, whose rows point
+    at their resource through the ``owner`` column. ``peers`` holds the compilers of every
+    served type, for chained parameters and ``_has`` across types."""
 
-    def __init__(self, main: FromClause, children: Mapping[str, FromClause], cipher: FieldCipher,
-                 phone_region: str) -> None:
+    def __init__(self, resource_type: str, main: FromClause, children: Mapping[str, FromClause],
+                 *, owner: str, cipher: FieldCipher, phone_region: str,
+                 peers: dict[str, SearchSql] | None = None) -> None:
+        self.resource_type = resource_type
         self.main = main
         self.children = children
+        self.owner = owner
         self.cipher = cipher
         self.phone_region = phone_region
+        self.peers: dict[str, SearchSql] = peers if peers is not None else {}
+        self.peers.setdefault(resource_type, self)
 
     def condition(self, clause: Clause) -> Condition:
         if clause.chain is not None:
@@ -93,27 +100,32 @@ class PatientSearchSql:
 
     def _chained(self, clause: Clause, inner: Clause) -> Condition:
         """``ref.param=x``: a reference to a live resource meeting ``inner``; ``_has``: a live
-        resource meeting ``inner`` refers to this one. (Patient is the only served type.)"""
-        other = self.aliased()
-        other_refs = other.children["references"]
-        live_match = and_(other.main.c.deleted_at.is_(None), other.condition(inner))
+        resource meeting ``inner`` refers to this one."""
         if clause.reverse is not None:
-            _, reference = clause.reverse
+            source_type, reference = clause.reverse
+            other = self.peers[source_type].aliased()
+            other_refs = other.children["references"]
             return exists().where(
-                other_refs.c.patient_id == other.main.c.id, other_refs.c.param == reference,
-                other_refs.c.target_type == "Patient", other_refs.c.target_id == self.main.c.id,
-                live_match)
+                other_refs.c[other.owner] == other.main.c.id, other_refs.c.param == reference,
+                other_refs.c.target_type == self.resource_type,
+                other_refs.c.target_id == self.main.c.id,
+                other.main.c.deleted_at.is_(None), other.condition(inner))
+        assert clause.target_type is not None
+        other = self.peers[clause.target_type].aliased()
         refs = self.children["references"]
-        targets = select(other.main.c.id).where(live_match)
+        targets = select(other.main.c.id).where(other.main.c.deleted_at.is_(None),
+                                                other.condition(inner))
         return self._child("references", and_(
             refs.c.param == clause.name, refs.c.target_type == clause.target_type,
             refs.c.target_id.in_(targets)))
 
-    def aliased(self) -> PatientSearchSql:
+    def aliased(self) -> SearchSql:
         """The same compiler over fresh aliases of the tables (for sub-queries)."""
-        return PatientSearchSql(
-            self.main.alias(), {key: table.alias() for key, table in self.children.items()},
-            self.cipher, self.phone_region)
+        return SearchSql(
+            self.resource_type, self.main.alias(),
+            {key: table.alias() for key, table in self.children.items()},
+            owner=self.owner, cipher=self.cipher, phone_region=self.phone_region,
+            peers=self.peers)
 
     def _value(self, clause: Clause, value: SearchValue) -> Condition:
         assert clause.parameter is not None
@@ -311,7 +323,7 @@ class PatientSearchSql:
 
     def _child(self, key: str, match: Condition) -> Condition:
         table = self.children[key]
-        return exists().where(table.c.patient_id == self.main.c.id, match)
+        return exists().where(table.c[self.owner] == self.main.c.id, match)
 
     def _present(self, clause: Clause) -> Condition:
         assert clause.parameter is not None

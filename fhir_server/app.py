@@ -16,15 +16,19 @@ from starlette.responses import Response
 from fhir_server.capability import load_capability_statement
 from fhir_server.errors import FhirError, InvalidRequest, MethodNotAllowed, NotFound
 from fhir_server.http.health import health_routes
+from fhir_server.http.media_routes import media_routes
 from fhir_server.http.responses import error_response
 from fhir_server.http.routes import fhir_routes
+from fhir_server.media.setup import media_repositories
 from fhir_server.services import Services
 from fhir_server.settings import Settings
 from mappings.patient import MappingContext, format_instant
+from storage.blobs import blob_store_from_url
 from storage.crypto import load_cipher
 from storage.database import create_engine, open_patient_rows
 from storage.migrate import upgrade_to_head
 from storage.patient_repository import PatientRepository
+from storage.search_pages import SearchCatalog
 from storage.stored import now
 
 logger = logging.getLogger("fhir_server")
@@ -46,17 +50,23 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             phone_region=settings.phone_default_region,
             mrn_system=settings.mrn_system,
         )
+        catalog = SearchCatalog()
+        patients = PatientRepository(engine, rows, context, catalog)
+        blob_store = blob_store_from_url(settings.blob_url, data_dir=settings.data_dir)
         app.state.services = Services(
             settings=settings,
             engine=engine,
-            patients=PatientRepository(engine, rows, context),
+            patients=patients,
             capability_statement=load_capability_statement(
                 base_url=settings.base_url or "", started_at=format_instant(now())
             ),
+            repositories=media_repositories(engine, catalog, context, blob_store, settings),
+            link_key=context.cipher.hash_key,
         )
         try:
             yield
         finally:
+            await blob_store.close()
             await rows.close()
             await engine.dispose()
 
@@ -67,6 +77,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         redoc_url=None,
         openapi_url=None,
     )
+    app.router.routes.extend(media_routes())
     app.router.routes.extend(fhir_routes())
     app.router.routes.extend(health_routes())
     _install_error_handlers(app)

@@ -70,6 +70,16 @@ class InvalidResource(InvalidRequest):
     issue_code = "invalid"
 
 
+class Forbidden(FhirError):
+    status = 403
+    issue_code = "forbidden"
+
+
+class RangeNotSatisfiable(FhirError):
+    status = 416
+    issue_code = "invalid"
+
+
 class NotFound(FhirError):
     status = 404
     issue_code = "not-found"

@@ -20,6 +20,8 @@ class Services:
     patients: PatientRepository
     capability_statement: dict[str, Any]
     repositories: dict[str, ResourceRepository] = field(default_factory=dict)
+    link_key: bytes = b""
+    """Signs the server's own download links (``/download/{token}``)."""
 
     def __post_init__(self) -> None:
         self.repositories.setdefault("Patient", self.patients)

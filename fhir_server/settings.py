@@ -25,6 +25,18 @@ class Settings(BaseSettings):
     page_size_max: int = 1000
     db_pool_size: int = 10
     log_level: str = "info"
+    blob_url: str | None = None
+    max_upload_bytes: int = 50 * 1024 * 1024
+    allowed_media_types: str = ("image/jpeg,image/png,application/pdf,audio/ogg,audio/mpeg,"
+                                "video/mp4,video/webm")
+    presign_seconds: int = 600
+    binary_redirect: bool = False
+    blob_retain_unused: bool = False
+
+    @property
+    def allowed_media_type_set(self) -> frozenset[str]:
+        return frozenset(part.strip().lower() for part in self.allowed_media_types.split(",")
+                         if part.strip())
 
     @property
     def resolved_database_url(self) -> str:

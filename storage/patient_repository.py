@@ -49,7 +49,7 @@ class PatientRepository:
         sql = SearchSql(RESOURCE_TYPE, patients, PATIENT_CHILD_TABLES, owner="patient_id",
                         cipher=context.cipher, phone_region=context.phone_region,
                         peers=self._catalog.compilers)
-        self._source = SearchSource(sql, rows, self._to_resource)
+        self._source = SearchSource(sql, rows, self._to_resource, PATIENT_SEARCH)
         self._catalog.add(self._source)
 
     @property

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fhir_server.search.query import Include, SearchRequest
+from mappings.search_backing import SearchParameter
 from storage.keyset import SortKey, beyond, decode_token, encode_token, order_by
 from storage.row_set import RowSet
 from storage.search_sql import SearchSql
@@ -33,6 +34,7 @@ class SearchSource:
     sql: SearchSql
     rows: RowLoader
     to_resource: Callable[[RowSet], dict[str, Any]]
+    parameters: dict[str, SearchParameter]
 
     @property
     def resource_type(self) -> str:
@@ -50,6 +52,10 @@ class SearchCatalog:
     def add(self, source: SearchSource) -> None:
         self.sources[source.resource_type] = source
         self.compilers[source.resource_type] = source.sql
+
+    def registry(self) -> dict[str, dict[str, SearchParameter]]:
+        """Search parameters by type, as the query parser takes them."""
+        return {name: source.parameters for name, source in self.sources.items()}
 
 
 @dataclass(frozen=True)

@@ -18,3 +18,16 @@ US_CORE_ETHNICITY = "http://hl7.org/fhir/us/core/StructureDefinition/us-core-eth
 
 BCP_47 = "urn:ietf:bcp:47"
 """Language tags (Patient.communication.language)."""
+
+LOINC = "http://loinc.org"
+
+PRM_DOCUMENT_CATEGORY = "urn:prm:document-category"
+"""The PRM's own media categories (medical_record, lab_result, ...)."""
+
+DOCUMENT_SOURCE_EXTENSION = "urn:prm:fhir:StructureDefinition:document-source"
+"""Extension on DocumentReference: where the PRM got the file (valueCode upload, whatsapp,
+email, voice_agent, fax, ehr)."""
+
+DOCUMENT_REFERENCE_STATUS = "http://hl7.org/fhir/document-reference-status"
+COMPOSITION_STATUS = "http://hl7.org/fhir/composition-status"
+MIME_TYPES = "urn:ietf:bcp:13"

@@ -16,7 +16,7 @@ from fhir_server.app import create_app
 from fhir_server.settings import Settings
 from storage.database import sync_url
 from storage.migrate import upgrade_to_head
-from storage.tables import metadata
+from storage.schema import metadata
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TEST_ENCRYPTION_KEYS = (

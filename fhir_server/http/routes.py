@@ -57,7 +57,7 @@ def _repository(request: Request, resource_type: str) -> ResourceRepository:
     return repository
 
 
-def _checked_id(resource_id: str) -> str:
+def checked_id(resource_id: str) -> str:
     if not _ID.match(resource_id):
         raise InvalidRequest(
             f"'{resource_id[:80]}' is not a valid resource id: 1-64 characters of "
@@ -72,9 +72,10 @@ def _version(version_id: str) -> int:
     return int(version_id)
 
 
-async def _resource_body(request: Request, resource_type: str) -> dict[str, Any]:
+async def _resource_body(request: Request, resource_type: str,
+                         limit: int | None = None) -> dict[str, Any]:
     check_body_type(request.headers.get("content-type"))
-    body = await read_body(request, _services(request).settings.max_body_bytes)
+    body = await read_body(request, limit or _services(request).settings.max_body_bytes)
     return validate_resource(parse_json(body), resource_type)
 
 
@@ -89,10 +90,10 @@ async def capabilities(request: Request) -> Response:
     return json_response(_services(request).capability_statement)
 
 
-async def create_route(request: Request) -> Response:
+async def create_route(request: Request, *, body_limit: int | None = None) -> Response:
     resource_type = request.path_params["resource_type"]
     repository = _repository(request, resource_type)
-    resource = await _resource_body(request, resource_type)
+    resource = await _resource_body(request, resource_type, body_limit)
     result = await create.create(repository, resource,
                                  if_none_exist=request.headers.get("if-none-exist"))
     return _render(request, result)
@@ -139,15 +140,15 @@ async def _history(request: Request, resource_type: str, resource_id: str | None
 async def read_route(request: Request) -> Response:
     resource_type, resource_id = _path(request)
     repository = _repository(request, resource_type)
-    return _render(request, await read.read(repository, _checked_id(resource_id)))
+    return _render(request, await read.read(repository, checked_id(resource_id)))
 
 
-async def update_route(request: Request) -> Response:
+async def update_route(request: Request, *, body_limit: int | None = None) -> Response:
     resource_type, resource_id = _path(request)
     repository = _repository(request, resource_type)
-    resource_id = _checked_id(resource_id)
+    resource_id = checked_id(resource_id)
     if_match = if_match_version(request.headers.get("if-match"))
-    resource = await _resource_body(request, resource_type)
+    resource = await _resource_body(request, resource_type, body_limit)
     return _render(request, await update.update(repository, resource_id, resource,
                                                 if_match=if_match))
 
@@ -155,7 +156,7 @@ async def update_route(request: Request) -> Response:
 async def patch_route(request: Request) -> Response:
     resource_type, resource_id = _path(request)
     repository = _repository(request, resource_type)
-    resource_id = _checked_id(resource_id)
+    resource_id = checked_id(resource_id)
     if_match = if_match_version(request.headers.get("if-match"))
     content_type = request.headers.get("content-type") or JSON_PATCH
     check_body_type(content_type, allowed=frozenset({JSON_PATCH}))
@@ -170,19 +171,19 @@ async def patch_route(request: Request) -> Response:
 async def delete_route(request: Request) -> Response:
     resource_type, resource_id = _path(request)
     repository = _repository(request, resource_type)
-    return _render(request, await delete.delete(repository, _checked_id(resource_id)))
+    return _render(request, await delete.delete(repository, checked_id(resource_id)))
 
 
 async def instance_history_route(request: Request) -> Response:
     resource_type, resource_id = _path(request)
-    return await _history(request, resource_type, _checked_id(resource_id))
+    return await _history(request, resource_type, checked_id(resource_id))
 
 
 async def vread_route(request: Request) -> Response:
     resource_type, resource_id = _path(request)
     version_id = request.path_params["version_id"]
     repository = _repository(request, resource_type)
-    return _render(request, await read.vread(repository, _checked_id(resource_id),
+    return _render(request, await read.vread(repository, checked_id(resource_id),
                                              _version(version_id)))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from storage.tables import metadata
+from storage.schema import metadata
 
 config = context.config
 

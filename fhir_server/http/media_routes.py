@@ -1,0 +1,217 @@
+"""HTTP for files: Binary create/update with raw bytes, Binary read as raw bytes (with Range)
+or FHIR JSON, ``$download-url`` on Binary and DocumentReference, the signed ``/download``
+links, and ``DocumentReference/$stats``. https://hl7.org/fhir/R4/binary.html"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime
+from email.utils import format_datetime
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from fhir_server.errors import PayloadTooLarge, RangeNotSatisfiable
+from fhir_server.http import routes
+from fhir_server.http.negotiation import JSON_TYPES, response_format
+from fhir_server.http.preconditions import if_match_version, prefer_return
+from fhir_server.http.responses import interaction_response, json_response
+from fhir_server.interactions.result import InteractionResult
+from fhir_server.media import download_links
+from fhir_server.media.binaries import BinaryFile, BinaryRepository
+from fhir_server.media.documents import DocumentReferenceRepository
+from fhir_server.media.statistics import document_statistics
+from fhir_server.services import Services
+from mappings.patient import format_instant
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def _services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def _binaries(request: Request) -> BinaryRepository:
+    repository = _services(request).repositories["Binary"]
+    assert isinstance(repository, BinaryRepository)
+    return repository
+
+
+def _is_json(content_type: str | None) -> bool:
+    return (content_type or "").split(";")[0].strip().lower() in JSON_TYPES
+
+
+def _wants_fhir(request: Request) -> bool:
+    """A FHIR format was asked for (``_format`` or a JSON Accept), not the raw bytes."""
+    if request.query_params.get("_format"):
+        response_format(None, request.query_params["_format"])
+        return True
+    accept = (request.headers.get("accept") or "").lower()
+    return any(kind.split(";")[0].strip() in JSON_TYPES for kind in accept.split(","))
+
+
+def _check_length(request: Request, limit: int) -> None:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The file is larger than the limit of {limit} bytes "
+                              "(FHIR_MAX_UPLOAD_BYTES)")
+
+
+def _json_limit(repository: BinaryRepository) -> int:
+    return repository.policy.max_bytes * 4 // 3 + 64 * 1024
+
+
+async def create_binary(request: Request) -> Response:
+    """POST /Binary: FHIR JSON with base64 data, or the raw bytes with their Content-Type."""
+    repository = _binaries(request)
+    content_type = request.headers.get("content-type")
+    if _is_json(content_type):
+        request.path_params["resource_type"] = "Binary"
+        return await routes.create_route(request, body_limit=_json_limit(repository))
+    _check_length(request, repository.policy.max_bytes)
+    stored = await repository.create_stream(
+        content_type, request.stream(),
+        security_context=request.headers.get("x-security-context"))
+    return interaction_response(InteractionResult(201, "Binary", stored=stored, location=True),
+                                base_url=routes.base_url(request),
+                                prefer=prefer_return(request.headers.get("prefer")))
+
+
+async def update_binary(request: Request) -> Response:
+    repository = _binaries(request)
+    content_type = request.headers.get("content-type")
+    if _is_json(content_type):
+        request.path_params["resource_type"] = "Binary"
+        return await routes.update_route(request, body_limit=_json_limit(repository))
+    resource_id = routes.checked_id(request.path_params["resource_id"])
+    _check_length(request, repository.policy.max_bytes)
+    stored, created = await repository.update_stream(
+        resource_id, content_type, request.stream(),
+        security_context=request.headers.get("x-security-context"),
+        if_match=if_match_version(request.headers.get("if-match")))
+    result = InteractionResult(201 if created else 200, "Binary", stored=stored,
+                               location=created)
+    return interaction_response(result, base_url=routes.base_url(request),
+                                prefer=prefer_return(request.headers.get("prefer")))
+
+
+async def read_binary(request: Request) -> Response:
+    repository = _binaries(request)
+    resource_id = routes.checked_id(request.path_params["resource_id"])
+    file = await repository.file(resource_id)
+    return await _answer(request, repository, file)
+
+
+async def _answer(request: Request, repository: BinaryRepository, file: BinaryFile) -> Response:
+    headers = {"ETag": f'W/"{file.stored.version_id}"',
+               "Last-Modified": format_datetime(file.stored.last_updated, usegmt=True)}
+    if _wants_fhir(request):
+        resource = await repository.with_data(file.stored, file.sha256)
+        return json_response(resource, 200, headers)
+    if file.security_context:
+        headers["X-Security-Context"] = file.security_context
+    settings = _services(request).settings
+    if settings.binary_redirect:
+        url = await repository.store.presigned_url(
+            file.sha256, expires_seconds=settings.presign_seconds,
+            content_type=file.content_type, filename=None)
+        if url:
+            return RedirectResponse(url, status_code=307, headers=headers)
+    return _stream(request, repository, file, headers)
+
+
+def _stream(request: Request, repository: BinaryRepository, file: BinaryFile,
+            headers: dict[str, str]) -> Response:
+    headers["Accept-Ranges"] = "bytes"
+    start, end, status = 0, file.size - 1, 200
+    wanted = request.headers.get("range")
+    if wanted:
+        start, end = _byte_range(wanted, file.size)
+        status = 206
+        headers["Content-Range"] = f"bytes {start}-{end}/{file.size}"
+    headers["Content-Length"] = str(end - start + 1)
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=headers, media_type=file.content_type)
+    return StreamingResponse(repository.store.open(file.sha256, start=start, end=end),
+                             status_code=status, headers=headers, media_type=file.content_type)
+
+
+def _byte_range(header: str, size: int) -> tuple[int, int]:
+    """(first, last) byte of a single ``bytes=a-b`` range; 416 when it cannot be served."""
+    match = _RANGE.match(header.strip())
+    if not match or match.groups() == ("", ""):
+        raise RangeNotSatisfiable(f"Range '{header[:60]}' is not a single bytes=first-last "
+                                  "range", headers={"Content-Range": f"bytes */{size}"})
+    first, last = match.groups()
+    if first == "":
+        start, end = max(size - int(last), 0), size - 1
+    else:
+        start, end = int(first), min(int(last), size - 1) if last else size - 1
+    if start >= size or start > end:
+        raise RangeNotSatisfiable(f"Range '{header[:60]}' lies outside the {size} bytes",
+                                  headers={"Content-Range": f"bytes */{size}"})
+    return start, end
+
+
+async def binary_download_url(request: Request) -> Response:
+    resource_id = routes.checked_id(request.path_params["resource_id"])
+    return await _download_url(request, resource_id)
+
+
+async def document_download_url(request: Request) -> Response:
+    repository = _services(request).repositories["DocumentReference"]
+    assert isinstance(repository, DocumentReferenceRepository)
+    resource_id = routes.checked_id(request.path_params["resource_id"])
+    return await _download_url(request, await repository.first_binary(resource_id))
+
+
+async def _download_url(request: Request, binary_id: str) -> Response:
+    """A Parameters with ``url`` (presigned, or a signed server link) and ``expires``."""
+    services = _services(request)
+    repository = _binaries(request)
+    file = await repository.file(binary_id)
+    seconds = services.settings.presign_seconds
+    expires_at = int(time.time()) + seconds
+    url = await repository.store.presigned_url(
+        file.sha256, expires_seconds=seconds, content_type=file.content_type, filename=None)
+    if url is None:
+        token = download_links.sign(services.link_key, binary_id, file.stored.version_id,
+                                    expires_at)
+        url = f"{routes.base_url(request).removesuffix('/fhir')}/download/{token}"
+    expires = format_instant(datetime.fromtimestamp(expires_at, UTC))
+    return json_response({"resourceType": "Parameters", "parameter": [
+        {"name": "url", "valueUrl": url}, {"name": "expires", "valueInstant": expires},
+        {"name": "binary", "valueReference": {"reference": f"Binary/{binary_id}"}}]})
+
+
+async def signed_download(request: Request) -> Response:
+    """GET /download/{token}: the bytes of the Binary version a valid link names."""
+    services = _services(request)
+    binary_id, version_id = download_links.verify(services.link_key,
+                                                  request.path_params["token"])
+    repository = _binaries(request)
+    file = await repository.file_version(binary_id, version_id)
+    return _stream(request, repository, file, {"Cache-Control": "private, no-store"})
+
+
+async def document_stats(request: Request) -> Response:
+    response_format(request.headers.get("accept"), request.query_params.get("_format"))
+    return json_response(await document_statistics(_services(request).engine))
+
+
+def media_routes(prefix: str = "/fhir") -> list[Route]:
+    """Routes ahead of the generic ones: they take the Binary paths whose behaviour differs."""
+    return [
+        Route(prefix + "/Binary", create_binary, methods=["POST"]),
+        Route(prefix + "/Binary/{resource_id}", read_binary, methods=["GET", "HEAD"]),
+        Route(prefix + "/Binary/{resource_id}", update_binary, methods=["PUT"]),
+        Route(prefix + "/Binary/{resource_id}/$download-url", binary_download_url,
+              methods=["GET"]),
+        Route(prefix + "/DocumentReference/$stats", document_stats, methods=["GET"]),
+        Route(prefix + "/DocumentReference/{resource_id}/$download-url",
+              document_download_url, methods=["GET"]),
+        Route("/download/{token}", signed_download, methods=["GET", "HEAD"]),
+    ]

@@ -1,0 +1,1 @@
+"""Documents and files: Binary over the blob store, DocumentReference over media assets."""

@@ -1,0 +1,266 @@
+"""FHIR Binary over the blob store: uploads stream to a staged blob while hashing, pass the
+media policy, and are committed under their SHA-256 in the same database transaction as the
+Binary version, so the same bytes are stored once. A blob is removed when no live Binary uses
+it any more (unless FHIR_BLOB_RETAIN_UNUSED keeps it). https://hl7.org/fhir/R4/binary.html"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from fhir_server.errors import Gone, InvalidResource, Issue
+from fhir_server.media.policy import MediaPolicy
+from fhir_server.search.query import SearchRequest
+from mappings.binary import BINARY_SEARCH, BinaryContent, BinaryMapping
+from mappings.search_backing import SearchParameter
+from storage.blobs import BlobEmpty, BlobStore, BlobTooLarge, StagedBlob
+from storage.mapped_repository import MappedRepository
+from storage.media_tables import binaries, blobs
+from storage.resource_rows import InTransaction
+from storage.stored import SearchResults, StoredResource, now
+
+CHUNK = 256 * 1024
+
+
+@dataclass(frozen=True)
+class BinaryFile:
+    """What a raw read needs: the Binary version and where its bytes are."""
+
+    stored: StoredResource
+    content_type: str
+    sha256: str
+    size: int
+    security_context: str | None
+
+
+async def _chunks_of(data: bytes) -> AsyncIterator[bytes]:
+    for start in range(0, len(data), CHUNK):
+        yield data[start:start + CHUNK]
+
+
+class BinaryRepository:
+    """Binary as a ResourceRepository (FHIR JSON with base64 ``data``) plus raw-byte uploads
+    and reads."""
+
+    def __init__(self, mapped: MappedRepository, store: BlobStore, policy: MediaPolicy,
+                 *, retain_unused: bool) -> None:
+        self._mapped = mapped
+        self.store = store
+        self.policy = policy
+        self._retain_unused = retain_unused
+        self._mapping = BinaryMapping()
+
+    @property
+    def resource_type(self) -> str:
+        return "Binary"
+
+    @property
+    def search_parameters(self) -> dict[str, SearchParameter]:
+        return BINARY_SEARCH
+
+    # ------------------------------------------------------------------- reads
+
+    async def read(self, resource_id: str) -> StoredResource:
+        return await self._mapped.read(resource_id)
+
+    async def vread(self, resource_id: str, version_id: int) -> StoredResource:
+        return await self._mapped.vread(resource_id, version_id)
+
+    async def history(self, *, resource_id: str | None, since: datetime | None, count: int,
+                      offset: int) -> tuple[int, list[StoredResource]]:
+        return await self._mapped.history(resource_id=resource_id, since=since, count=count,
+                                          offset=offset)
+
+    async def search(self, request: SearchRequest) -> SearchResults:
+        return await self._mapped.search(request)
+
+    async def find(self, query: str) -> list[str]:
+        return await self._mapped.find(query)
+
+    async def file(self, resource_id: str) -> BinaryFile:
+        """The current version's content facts (NotFound / Gone as read)."""
+        rows = await self._mapped.current_rows(resource_id)
+        main = rows.main
+        return BinaryFile(
+            StoredResource(main["id"], main["version_id"], main["last_updated"],
+                           self._mapping.to_resource(rows)),
+            main["content_type"], main["sha256"], int(main["size"]), main["security_context"])
+
+    async def with_data(self, stored: StoredResource, sha256: str | None = None) -> dict[str, Any]:
+        """The resource with its bytes as base64 ``data`` (the FHIR representation)."""
+        assert stored.resource is not None
+        if sha256 is None:
+            sha256 = (await self.file(stored.resource_id)).sha256
+        if not await self.store.exists(sha256):
+            raise Gone(f"Binary/{stored.resource_id}: the content is no longer kept")
+        parts = [chunk async for chunk in self.store.open(sha256)]
+        return stored.resource | {"data": base64.b64encode(b"".join(parts)).decode()}
+
+    async def file_version(self, resource_id: str, version_id: int) -> BinaryFile:
+        """The content facts of one version (NotFound / Gone as vread)."""
+        rows = await self._mapped.version_rows(resource_id, version_id)
+        main = rows.main
+        stored = self._mapped.stored(rows)
+        return BinaryFile(stored, main["content_type"], main["sha256"], int(main["size"]),
+                          main["security_context"])
+
+    async def sha1_of(self, sha256: str) -> str:
+        """The base64 SHA-1 of stored bytes (FHIR Attachment.hash), kept with the blob."""
+        async with self._mapped.rows.engine.connect() as connection:
+            found = (await connection.execute(
+                select(blobs.c.sha1_base64).where(blobs.c.sha256 == sha256))).scalar()
+        if found is None:
+            raise Gone(f"The content {sha256[:12]}... is no longer kept")
+        return str(found)
+
+    # ------------------------------------------------------------------ writes
+
+    async def create(self, resource: dict[str, Any]) -> StoredResource:
+        """From FHIR JSON: ``data`` (base64) holds the bytes."""
+        return await self._create(resource, await self._stage_json(resource))
+
+    async def update(self, resource_id: str, resource: dict[str, Any], *,
+                     if_match: int | None) -> tuple[StoredResource, bool]:
+        staged = await self._stage_json(resource)
+        return await self._update(resource_id, resource, staged, if_match)
+
+    async def create_stream(self, content_type: str | None, chunks: AsyncIterable[bytes], *,
+                            security_context: str | None) -> StoredResource:
+        resource, staged = await self._stage_stream(content_type, chunks, security_context)
+        return await self._create(resource, staged)
+
+    async def update_stream(self, resource_id: str, content_type: str | None,
+                            chunks: AsyncIterable[bytes], *, security_context: str | None,
+                            if_match: int | None) -> tuple[StoredResource, bool]:
+        resource, staged = await self._stage_stream(content_type, chunks, security_context)
+        resource["id"] = resource_id
+        return await self._update(resource_id, resource, staged, if_match)
+
+    async def create_from_bytes(self, content_type: str, data: bytes, *,
+                                security_context: str | None) -> tuple[StoredResource, str]:
+        """A Binary for inline attachment data; (stored, sha1 base64)."""
+        resource, staged = await self._stage_stream(content_type, _chunks_of(data),
+                                                    security_context)
+        return await self._create(resource, staged), staged.info.sha1_base64
+
+    async def delete(self, resource_id: str) -> StoredResource | None:
+        current = await self._mapped.rows.select(resource_id)
+        sha256 = current.main["sha256"] if current is not None else None
+        return await self._mapped.delete(
+            resource_id, in_transaction=self._release(sha256) if sha256 else None)
+
+    async def _create(self, resource: dict[str, Any], staged: StagedBlob) -> StoredResource:
+        try:
+            return await self._mapped.create(resource, facts=self._content(staged),
+                                             in_transaction=self._claim(staged, None))
+        finally:
+            await self.store.discard(staged)
+
+    async def _update(self, resource_id: str, resource: dict[str, Any], staged: StagedBlob,
+                      if_match: int | None) -> tuple[StoredResource, bool]:
+        current = await self._mapped.rows.select(resource_id)
+        previous = current.main["sha256"] if current is not None else None
+        try:
+            return await self._mapped.update(
+                resource_id, resource, if_match=if_match, facts=self._content(staged),
+                in_transaction=self._claim(staged, previous))
+        finally:
+            await self.store.discard(staged)
+
+    # ----------------------------------------------------------------- staging
+
+    async def _stage_json(self, resource: dict[str, Any]) -> StagedBlob:
+        data = resource.get("data")
+        if not isinstance(data, str) or not data:
+            raise InvalidResource(
+                "Binary.data is required: this server stores a Binary's bytes",
+                issues=[Issue("Binary.data is required", code="required",
+                              expression=("Binary.data",))])
+        if len(data) > self.policy.max_bytes * 4 // 3 + 8:
+            raise self.policy.too_large()
+        try:
+            content = base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidResource("Binary.data is not valid base64", issues=[
+                Issue("Binary.data is not valid base64", code="value",
+                      expression=("Binary.data",))]) from None
+        media_type = self.policy.declared_type(resource.get("contentType"))
+        return await self._stage(media_type, _chunks_of(content))
+
+    async def _stage_stream(self, content_type: str | None, chunks: AsyncIterable[bytes],
+                            security_context: str | None) -> tuple[dict[str, Any], StagedBlob]:
+        media_type = self.policy.declared_type(content_type)
+        staged = await self._stage(media_type, chunks)
+        resource: dict[str, Any] = {"resourceType": "Binary", "contentType": media_type}
+        if security_context:
+            resource["securityContext"] = {"reference": security_context}
+        return resource, staged
+
+    async def _stage(self, media_type: str, chunks: AsyncIterable[bytes]) -> StagedBlob:
+        try:
+            staged = await self.store.stage(chunks, max_bytes=self.policy.max_bytes)
+        except BlobTooLarge:
+            raise self.policy.too_large() from None
+        except BlobEmpty:
+            raise self.policy.empty() from None
+        try:
+            self.policy.check_signature(media_type, staged.info.head)
+        except Exception:
+            await self.store.discard(staged)
+            raise
+        return staged
+
+    @staticmethod
+    def _content(staged: StagedBlob) -> BinaryContent:
+        return BinaryContent(staged.info.sha256, staged.info.size)
+
+    # -------------------------------------------------------- blob bookkeeping
+
+    def _claim(self, staged: StagedBlob, previous: str | None) -> InTransaction:
+        """Inside the version's transaction: hold the blob row (so a concurrent release waits),
+        place the bytes under their hash, and release the blob the previous version used."""
+
+        async def claim(connection: AsyncConnection) -> None:
+            info = staged.info
+            row = {"sha256": info.sha256, "size": info.size, "sha1_base64": info.sha1_base64,
+                   "detected_type": None, "stored_at": now()}
+            dialect = connection.dialect.name
+            if dialect == "postgresql":
+                await connection.execute(
+                    postgresql.insert(blobs).values(row).on_conflict_do_nothing())
+                await connection.execute(
+                    select(blobs.c.sha256).where(blobs.c.sha256 == info.sha256).with_for_update())
+            else:
+                await connection.execute(
+                    sqlite.insert(blobs).values(row).on_conflict_do_nothing())
+            await self.store.commit(staged)
+            if previous and previous != info.sha256:
+                await self._release(previous)(connection)
+
+        return claim
+
+    def _release(self, sha256: str) -> InTransaction:
+        async def release(connection: AsyncConnection) -> None:
+            if self._retain_unused:
+                return
+            users = (await connection.execute(
+                select(func.count()).select_from(binaries)
+                .where(binaries.c.sha256 == sha256, binaries.c.deleted_at.is_(None))
+            )).scalar_one()
+            if users:
+                return
+            if connection.dialect.name == "postgresql":
+                await connection.execute(
+                    select(blobs.c.sha256).where(blobs.c.sha256 == sha256).with_for_update())
+            await connection.execute(blobs.delete().where(blobs.c.sha256 == sha256))
+            await self.store.delete(sha256)
+
+        return release

@@ -1,0 +1,102 @@
+"""The blob store contract and the staging step every store shares."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import os
+import tempfile
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+HEAD_BYTES = 8192
+
+
+class BlobTooLarge(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"more than {limit} bytes")
+        self.limit = limit
+
+
+class BlobEmpty(Exception):
+    """The upload had no bytes."""
+
+
+class BlobMissing(Exception):
+    """The store does not hold this hash."""
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    sha256: str
+    sha1_base64: str
+    size: int
+    head: bytes
+
+
+@dataclass
+class StagedBlob:
+    """Uploaded bytes in a local temporary file, hashed, not yet in the store."""
+
+    info: BlobInfo
+    path: Path
+
+
+class BlobStore(Protocol):
+    kind: str
+
+    async def stage(self, chunks: AsyncIterable[bytes], *, max_bytes: int) -> StagedBlob: ...
+
+    async def commit(self, staged: StagedBlob) -> bool:
+        """Place the staged bytes under their hash unless held already (True when new)."""
+
+    async def discard(self, staged: StagedBlob) -> None: ...
+
+    async def exists(self, sha256: str) -> bool: ...
+
+    async def delete(self, sha256: str) -> None: ...
+
+    async def size(self, sha256: str) -> int: ...
+
+    def open(self, sha256: str, *, start: int = 0, end: int | None = None,
+             chunk_size: int = 256 * 1024) -> AsyncIterator[bytes]: ...
+
+    async def presigned_url(self, sha256: str, *, expires_seconds: int, content_type: str,
+                            filename: str | None) -> str | None: ...
+
+    async def close(self) -> None: ...
+
+
+async def stage_to_file(chunks: AsyncIterable[bytes], directory: Path, *,
+                        max_bytes: int) -> StagedBlob:
+    """Write the chunks to a new file in ``directory`` while hashing; BlobTooLarge as soon as
+    more than ``max_bytes`` arrived, BlobEmpty for nothing (the file is removed either way)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=directory, prefix="upload-")
+    path = Path(name)
+    sha256, sha1 = hashlib.sha256(), hashlib.sha1()
+    size = 0
+    head = b""
+    try:
+        with os.fdopen(handle, "wb") as file:
+            async for chunk in chunks:
+                if not chunk:
+                    continue
+                size += len(chunk)
+                if size > max_bytes:
+                    raise BlobTooLarge(max_bytes)
+                if len(head) < HEAD_BYTES:
+                    head += chunk[:HEAD_BYTES - len(head)]
+                sha256.update(chunk)
+                sha1.update(chunk)
+                await asyncio.to_thread(file.write, chunk)
+        if size == 0:
+            raise BlobEmpty()
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    info = BlobInfo(sha256.hexdigest(), base64.b64encode(sha1.digest()).decode(), size, head)
+    return StagedBlob(info, path)

@@ -1,0 +1,108 @@
+"""The portable row store of a mapped type: a main table and child tables whose rows point at
+their resource through an owner column. Each version (rows and history) is written in one
+transaction; an optional step runs inside it, after the rows are written (a Binary
+claims its blob there)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from storage.history import HistoryEntry, record_version
+from storage.patient_rows import RowConflict, VersionMoved
+from storage.row_set import RowSet
+
+InTransaction = Callable[[AsyncConnection], Awaitable[None]]
+
+
+class TableRows:
+    def __init__(self, engine: AsyncEngine, main: Table, children: Mapping[str, Table],
+                 *, owner: str = "resource_id") -> None:
+        self.engine = engine
+        self.main = main
+        self.children = children
+        self.owner = owner
+
+    async def select(self, resource_id: str) -> RowSet | None:
+        found = await self.select_many([resource_id])
+        return found[0] if found else None
+
+    async def select_many(self, resource_ids: list[str]) -> list[RowSet]:
+        """The current rows of these ids (deleted ones too), in no particular order."""
+        if not resource_ids:
+            return []
+        async with self.engine.connect() as connection:
+            result = await connection.execute(
+                select(self.main).where(self.main.c.id.in_(resource_ids)))
+            by_id = {row["id"]: RowSet(dict(row), {key: [] for key in self.children})
+                     for row in result.mappings()}
+            if not by_id:
+                return []
+            for key, table in self.children.items():
+                owner = table.c[self.owner]
+                child_result = await connection.execute(
+                    select(table).where(owner.in_(list(by_id)))
+                    .order_by(owner, table.c.position))
+                for child in child_result.mappings():
+                    row = dict(child)
+                    by_id[row.pop(self.owner)].children[key].append(row)
+        return list(by_id.values())
+
+    async def save_version(
+        self, rows: RowSet, entry: HistoryEntry, *, expected_version: int | None,
+        in_transaction: InTransaction | None = None,
+    ) -> None:
+        """Insert (``expected_version`` None) or overwrite the rows and add the history entry,
+        atomically; VersionMoved / RowConflict when another writer got there first."""
+        try:
+            async with self.engine.begin() as connection:
+                if expected_version is None:
+                    await connection.execute(insert(self.main), rows.main)
+                else:
+                    await self._replace(connection, rows, expected_version)
+                await self._insert_children(connection, rows)
+                await record_version(connection, entry)
+                if in_transaction is not None:
+                    await in_transaction(connection)
+        except IntegrityError as exc:
+            raise RowConflict(str(exc.orig)) from exc
+
+    async def save_deletion(
+        self, entry: HistoryEntry, *, expected_version: int,
+        in_transaction: InTransaction | None = None,
+    ) -> None:
+        async with self.engine.begin() as connection:
+            result = await connection.execute(
+                update(self.main)
+                .where(self.main.c.id == entry.resource_id,
+                       self.main.c.version_id == expected_version)
+                .values(version_id=entry.version_id, last_updated=entry.last_updated,
+                        deleted_at=entry.last_updated))
+            if result.rowcount != 1:
+                raise VersionMoved()
+            await record_version(connection, entry)
+            if in_transaction is not None:
+                await in_transaction(connection)
+
+    async def _replace(self, connection: AsyncConnection, rows: RowSet,
+                       expected_version: int) -> None:
+        result = await connection.execute(
+            update(self.main).where(self.main.c.id == rows.main["id"],
+                                    self.main.c.version_id == expected_version),
+            rows.main)
+        if result.rowcount != 1:
+            raise VersionMoved()
+        for table in self.children.values():
+            await connection.execute(delete(table).where(table.c[self.owner] == rows.main["id"]))
+
+    async def _insert_children(self, connection: AsyncConnection, rows: RowSet) -> None:
+        resource_id = rows.main["id"]
+        for key, table in self.children.items():
+            child_rows: list[dict[str, Any]] = rows.children.get(key) or []
+            if child_rows:
+                await connection.execute(
+                    insert(table), [row | {self.owner: resource_id} for row in child_rows])

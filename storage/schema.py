@@ -1,0 +1,11 @@
+"""Every table of the schema on one ``metadata`` (importing this registers them all): what the
+migrations and the tests see."""
+
+from __future__ import annotations
+
+from storage import media_tables, tables
+from storage.tables import metadata
+
+TABLE_MODULES = (tables, media_tables)
+
+__all__ = ["TABLE_MODULES", "metadata"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
@@ -61,3 +62,37 @@ def _dashed_ssn(identifier: dict[str, Any]) -> dict[str, Any]:
             and len(value) == 9 and value.isdigit()):
         return identifier | {"value": f"{value[:3]}-{value[3:5]}-{value[5:]}"}
     return identifier
+
+
+PDF_BYTES = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+
+
+def document_reference(**overrides: Any) -> dict[str, Any]:
+    """A lab report for Patient/p-1 with its PDF inline (stored as a Binary on write)."""
+    resource: dict[str, Any] = {
+        "resourceType": "DocumentReference",
+        "extension": [{"url": "urn:prm:fhir:StructureDefinition:document-source",
+                       "valueCode": "upload"}],
+        "identifier": [{"system": "urn:example:documents", "value": "doc-1"}],
+        "status": "current",
+        "type": {"coding": [{"system": "http://loinc.org", "code": "11502-2",
+                             "display": "Laboratory report"}]},
+        "category": [{"coding": [{"system": "http://loinc.org", "code": "11502-2"}]}],
+        "subject": {"reference": "Patient/p-1"},
+        "date": "2024-05-01T10:00:00Z",
+        "author": [{"reference": "Practitioner/pr-1"}],
+        "description": "Blood panel",
+        "content": [{"attachment": {"contentType": "application/pdf", "language": "en",
+                                    "data": base64.b64encode(PDF_BYTES).decode(),
+                                    "title": "blood-panel.pdf"}}],
+    }
+    resource.update(overrides)
+    return resource
+
+
+def binary(**overrides: Any) -> dict[str, Any]:
+    """A Binary in FHIR JSON: a small PDF as base64 data."""
+    resource: dict[str, Any] = {"resourceType": "Binary", "contentType": "application/pdf",
+                                "data": base64.b64encode(PDF_BYTES).decode()}
+    resource.update(overrides)
+    return resource

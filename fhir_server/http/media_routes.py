@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from fhir_server.errors import PayloadTooLarge, RangeNotSatisfiable
+from fhir_server.errors import MethodNotAllowed, PayloadTooLarge, RangeNotSatisfiable
 from fhir_server.http import routes
 from fhir_server.http.negotiation import JSON_TYPES, response_format
 from fhir_server.http.preconditions import if_match_version, prefer_return
@@ -156,6 +156,17 @@ def _byte_range(header: str, size: int) -> tuple[int, int]:
     return start, end
 
 
+async def patch_binary(request: Request) -> Response:
+    raise MethodNotAllowed(
+        "PATCH is not supported on Binary: update it with PUT (raw bytes or FHIR JSON)",
+        headers={"Allow": "GET, HEAD, PUT, DELETE"})
+
+
+async def binary_type_history(request: Request) -> Response:
+    request.path_params["resource_type"] = "Binary"
+    return await routes.type_history_route(request)
+
+
 async def binary_download_url(request: Request) -> Response:
     resource_id = routes.checked_id(request.path_params["resource_id"])
     return await _download_url(request, resource_id)
@@ -206,8 +217,10 @@ def media_routes(prefix: str = "/fhir") -> list[Route]:
     """Routes ahead of the generic ones: they take the Binary paths whose behaviour differs."""
     return [
         Route(prefix + "/Binary", create_binary, methods=["POST"]),
+        Route(prefix + "/Binary/_history", binary_type_history, methods=["GET", "HEAD"]),
         Route(prefix + "/Binary/{resource_id}", read_binary, methods=["GET", "HEAD"]),
         Route(prefix + "/Binary/{resource_id}", update_binary, methods=["PUT"]),
+        Route(prefix + "/Binary/{resource_id}", patch_binary, methods=["PATCH"]),
         Route(prefix + "/Binary/{resource_id}/$download-url", binary_download_url,
               methods=["GET"]),
         Route(prefix + "/DocumentReference/$stats", document_stats, methods=["GET"]),

@@ -40,7 +40,7 @@ ORDER = (
 COLUMN_OWNED = {"status": "status", "docStatus": "doc_status", "description": "description"}
 SERVER_META_KEYS = ("versionId", "lastUpdated")
 _PATIENT_REFERENCE = re.compile(r"^Patient/([A-Za-z0-9\-.]{1,64})$")
-_BINARY_URL = re.compile(r"(?:^|/)Binary/([A-Za-z0-9\-.]{1,64})$")
+_BINARY_URL = re.compile(r"^Binary/([A-Za-z0-9\-.]{1,64})$")
 
 
 class DocumentRuleError(ValueError):
@@ -52,7 +52,8 @@ class DocumentRuleError(ValueError):
 
 
 def binary_id_of(url: Any) -> str | None:
-    """The Binary id an attachment url points at (``Binary/x`` or ``.../fhir/Binary/x``)."""
+    """The id of the Binary here a relative attachment url (``Binary/x``) points at; absolute
+    urls are other servers' and kept as given."""
     if not isinstance(url, str):
         return None
     match = _BINARY_URL.search(url)

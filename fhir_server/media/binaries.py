@@ -187,7 +187,7 @@ class BinaryRepository:
         if len(data) > self.policy.max_bytes * 4 // 3 + 8:
             raise self.policy.too_large()
         try:
-            content = base64.b64decode(data, validate=True)
+            content = base64.b64decode("".join(data.split()), validate=True)
         except (binascii.Error, ValueError):
             raise InvalidResource("Binary.data is not valid base64", issues=[
                 Issue("Binary.data is not valid base64", code="value",

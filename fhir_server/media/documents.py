@@ -119,7 +119,7 @@ class DocumentReferenceRepository:
         if not content_type:
             raise _invalid(f"content[{index}].attachment has data but no contentType", index)
         try:
-            raw = base64.b64decode(str(data), validate=True)
+            raw = base64.b64decode("".join(str(data).split()), validate=True)
         except (binascii.Error, ValueError):
             raise _invalid(f"content[{index}].attachment.data is not valid base64",
                            index, "attachment.data") from None

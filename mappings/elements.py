@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from functools import cache
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -45,42 +45,52 @@ def split_element(
     return row
 
 
-def join_element(
-    row: Mapping[str, Any],
-    column_keys: Mapping[str, str],
-    order: Iterable[str],
-    json_keys: Iterable[str] = (),
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class JoinPlan:
+    """How ``join_element`` rebuilds one datatype from a row, made once per datatype:
+    ``full`` is (key, column or None, is JSON) in element order, each key followed by its
+    ``_key``; ``columns`` the column-backed entries only (rows without extra need no more)."""
+
+    full: tuple[tuple[str, str | None, bool], ...]
+    columns: tuple[tuple[str, str, bool], ...]
+
+
+def join_plan(
+    column_keys: Mapping[str, str], order: Iterable[str], json_keys: Iterable[str] = ()
+) -> JoinPlan:
+    columns = dict(column_keys)
+    order = tuple(order)
+    json_key_set = frozenset(json_keys)
+    full: list[tuple[str, str | None, bool]] = []
+    for key in (*order, *(key for key in columns if key not in order)):
+        full.append((key, columns.get(key), key in json_key_set))
+        full.append(("_" + key, None, False))
+    return JoinPlan(tuple(full), tuple((key, column, is_json) for key, column, is_json in full
+                                       if column is not None))
+
+
+def join_element(row: Mapping[str, Any], plan: JoinPlan) -> dict[str, Any]:
     """The FHIR element stored in ``row``, keys in the datatype's element order."""
     extra_text = row.get("extra")
-    extra = load_json(extra_text) if extra_text else None
     element: dict[str, Any] = {}
-    for key, column, is_json in _join_plan(tuple(column_keys.items()), tuple(order),
-                                           frozenset(json_keys)):
-        if column is not None:
+    if not extra_text:
+        for key, column, is_json in plan.columns:
             value = row.get(column)
             if value is not None:
                 element[key] = orjson.loads(value) if is_json else value
-        elif extra and key in extra:
+        return element
+    extra = load_json(extra_text)
+    for key, maybe_column, is_json in plan.full:
+        if maybe_column is not None:
+            value = row.get(maybe_column)
+            if value is not None:
+                element[key] = orjson.loads(value) if is_json else value
+        elif key in extra:
             element[key] = extra[key]
-    if extra:
-        for key, value in extra.items():
-            if key not in element:
-                element[key] = value
+    for key, value in extra.items():
+        if key not in element:
+            element[key] = value
     return element
-
-
-@cache
-def _join_plan(
-    column_items: tuple[tuple[str, str], ...], order: tuple[str, ...], json_keys: frozenset[str]
-) -> tuple[tuple[str, str | None, bool], ...]:
-    """(key, column or None, is JSON) in element order, each key followed by its ``_key``."""
-    columns = dict(column_items)
-    plan: list[tuple[str, str | None, bool]] = []
-    for key in (*order, *(key for key in columns if key not in order)):
-        plan.append((key, columns.get(key), key in json_keys))
-        plan.append(("_" + key, None, False))
-    return tuple(plan)
 
 
 def order_keys(element: dict[str, Any], order: Iterable[str]) -> dict[str, Any]:

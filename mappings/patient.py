@@ -20,7 +20,14 @@ from typing import Any
 
 from fhir_server.errors import Issue
 from mappings.contact_points import ContactPointError, check_email, phone_to_e164
-from mappings.elements import dump_json, join_element, load_json, order_keys, split_element
+from mappings.elements import (
+    dump_json,
+    join_element,
+    join_plan,
+    load_json,
+    order_keys,
+    split_element,
+)
 from mappings.patient_demographics import (
     derive_demographics,
     rebuild_demographics,
@@ -61,6 +68,10 @@ ADDRESS_ORDER = (
     "id", "extension", "use", "type", "text", "line", "city", "district", "state",
     "postalCode", "country", "period",
 )
+IDENTIFIER_PLAN = join_plan(IDENTIFIER_COLUMNS, IDENTIFIER_ORDER)
+NAME_PLAN = join_plan(NAME_COLUMNS, NAME_ORDER, NAME_JSON)
+TELECOM_PLAN = join_plan(TELECOM_COLUMNS, TELECOM_ORDER)
+ADDRESS_PLAN = join_plan(ADDRESS_COLUMNS, ADDRESS_ORDER, ADDRESS_JSON)
 OWNED_TOP_LEVEL = frozenset(
     {"resourceType", "id", "meta", "identifier", "name", "telecom", "address", "gender",
      "birthDate", "active", "deceasedBoolean", "deceasedDateTime"}
@@ -341,11 +352,11 @@ def rows_to_resource(rows: RowSet, context: MappingContext) -> dict[str, Any]:
 
     children = rows.children
     identifiers = [_identifier_element(row, context) for row in children.get("identifiers", [])]
-    names = [join_element(row, NAME_COLUMNS, NAME_ORDER, NAME_JSON)
+    names = [join_element(row, NAME_PLAN)
              for row in children.get("names", [])]
-    telecoms = [join_element(row, TELECOM_COLUMNS, TELECOM_ORDER)
+    telecoms = [join_element(row, TELECOM_PLAN)
                 for row in children.get("telecoms", [])]
-    addresses = [join_element(row, ADDRESS_COLUMNS, ADDRESS_ORDER, ADDRESS_JSON)
+    addresses = [join_element(row, ADDRESS_PLAN)
                  for row in children.get("addresses", [])]
     for key, values in (("identifier", identifiers), ("name", names),
                         ("telecom", telecoms), ("address", addresses)):
@@ -365,7 +376,7 @@ def rows_to_resource(rows: RowSet, context: MappingContext) -> dict[str, Any]:
 
 
 def _identifier_element(row: dict[str, Any], context: MappingContext) -> dict[str, Any]:
-    element = join_element(row, IDENTIFIER_COLUMNS, IDENTIFIER_ORDER)
+    element = join_element(row, IDENTIFIER_PLAN)
     ciphertext = row.get("value_ciphertext")
     if ciphertext:
         element["value"] = context.cipher.decrypt(ciphertext)

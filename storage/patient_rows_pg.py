@@ -15,14 +15,17 @@ from typing import Any
 import orjson
 import psycopg
 from psycopg_pool import AsyncConnectionPool
+from sqlalchemy import Select, literal_column
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.engine import make_url
 
 from storage.history import HistoryEntry
 from storage.patient_rows import RowConflict, VersionMoved
-from storage.patient_sql import PostgresPatientSql, row_set_from_json
+from storage.patient_sql import PostgresPatientSql, row_json_for, row_set_from_json
 from storage.row_set import RowSet
 
 _SQL = PostgresPatientSql()
+_DIALECT = PGDialect_psycopg()  # type: ignore[no-untyped-call]
 
 
 def conninfo(database_url: str) -> str:
@@ -68,6 +71,19 @@ class PsycopgPatientRows:
         async with self._pool.connection() as connection:
             cursor = await connection.execute(_SQL.select_many, {"ids": resource_ids})
             return [row_set_from_json(record[0]) for record in await cursor.fetchall()]
+
+    async def select_page(
+        self, statement: Select[Any], *, search_rows: bool
+    ) -> list[tuple[list[Any], RowSet]]:
+        """Run a search page query (its columns: the sort keys, the id last) with each
+        patient's rows added as one more column: one statement, one round trip."""
+        query = statement.add_columns(
+            literal_column(row_json_for("patients.id", search_rows=search_rows)))
+        compiled = query.compile(dialect=_DIALECT, compile_kwargs={"render_postcompile": True})
+        async with self._pool.connection() as connection:
+            cursor = await connection.execute(compiled.string, compiled.params)
+            records = await cursor.fetchall()
+        return [(list(record[:-1]), row_set_from_json(record[-1])) for record in records]
 
     async def mrn_taken(self, mrn: str, resource_id: str) -> bool:
         async with self._pool.connection() as connection:

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fhir_server.search.query import Include, SearchRequest
@@ -25,6 +25,16 @@ MAX_ITERATIONS = 4
 class RowLoader(Protocol):
     async def select_many(self, resource_ids: list[str]) -> list[RowSet]:
         """The current rows (main row and child rows, references included) of these ids."""
+
+
+@runtime_checkable
+class PageLoader(Protocol):
+    async def select_page(
+        self, statement: Select[Any], *, search_rows: bool
+    ) -> list[tuple[list[Any], RowSet]]:
+        """(columns of the page query, rows) per result, in the query's order, in one
+        round trip (the PostgreSQL fast path); token and reference rows only when
+        ``search_rows``."""
 
 
 @dataclass(frozen=True)
@@ -83,17 +93,25 @@ async def run_search(
     want_total = controls.total in ("accurate", "estimate") or controls.summary == "count" \
         or count == 0
 
-    async with engine.connect() as connection:
-        total = None
-        if want_total:
+    total = None
+    if want_total:
+        async with engine.connect() as connection:
             total = (await connection.execute(
                 select(func.count()).select_from(main).where(*conditions))).scalar_one()
-        boundaries: list[Any] = []
-        if count > 0 and controls.summary != "count":
-            statement = (select(*(key.column for key in keys))
-                         .where(*conditions, *([beyond(keys, token)] if token else []))
-                         .order_by(*order_by(keys, forward)).limit(count + 1))
-            boundaries = [list(row) for row in await connection.execute(statement)]
+    boundaries: list[Any] = []
+    fetched: dict[str, RowSet] | None = None
+    if count > 0 and controls.summary != "count":
+        statement = (select(*(key.column for key in keys))
+                     .where(*conditions, *([beyond(keys, token)] if token else []))
+                     .order_by(*order_by(keys, forward)).limit(count + 1))
+        if isinstance(source.rows, PageLoader):
+            page = await source.rows.select_page(statement,
+                                                 search_rows=bool(controls.includes))
+            boundaries = [columns for columns, _ in page]
+            fetched = {rows.main["id"]: rows for _, rows in page}
+        else:
+            async with engine.connect() as connection:
+                boundaries = [list(row) for row in await connection.execute(statement)]
     more = len(boundaries) > count
     boundaries = boundaries[:count]
     if not forward:
@@ -107,7 +125,8 @@ async def run_search(
     if total is None and token is None and not more:
         total = len(boundaries)
     ids = [boundary[-1] for boundary in boundaries]
-    by_id = {rows.main["id"]: rows for rows in await source.rows.select_many(ids)}
+    by_id = fetched if fetched is not None else {
+        rows.main["id"]: rows for rows in await source.rows.select_many(ids)}
     matched = [by_id[i] for i in ids if i in by_id]
     included = await _included(engine, source, sources, controls.includes, matched)
     return SearchPage([source.to_resource(rows) for rows in matched], next_token,

@@ -12,6 +12,7 @@ from typing import Any
 
 import boto3
 from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from storage.blobs.base import BlobMissing, StagedBlob, stage_to_file
@@ -33,7 +34,8 @@ class S3BlobStore:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.staging = staging_dir or Path(tempfile.gettempdir()) / "fhir-blob-staging"
-        self.client = client or boto3.client("s3", endpoint_url=endpoint_url)
+        self.client = client or boto3.client("s3", endpoint_url=endpoint_url,
+                                             config=Config(signature_version="s3v4"))
 
     def key_of(self, sha256: str) -> str:
         return f"{self.prefix}/{sha256}" if self.prefix else sha256

@@ -1,0 +1,121 @@
+"""The file API with the S3 blob store (``FHIR_BLOB_URL=s3://bucket/prefix``) against a real
+S3-compatible server (moto, started by the test run): one object for identical uploads,
+encryption at rest, presigned downloads and redirects, the refusals, the official examples."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+
+from fhir_server.app import create_app
+from fhir_server.settings import Settings
+from tests.conftest import empty_tables
+from tests.factories import FHIR_JSON, PDF_BYTES, document_reference
+from tests.s3_server import object_keys, s3_client
+
+PREFIX = "prm/blobs"
+
+
+def _client(settings: Settings, engine: Engine, bucket: str, **changes: Any) -> TestClient:
+    empty_tables(engine)
+    configured = settings.model_copy(update={"blob_url": f"s3://{bucket}/{PREFIX}", **changes})
+    return TestClient(create_app(configured, migrate=False))
+
+
+@pytest.fixture
+def s3_client_app(settings: Settings, engine: Engine, s3_bucket: str) -> Iterator[TestClient]:
+    with _client(settings, engine, s3_bucket) as client:
+        yield client
+
+
+def test_identical_uploads_make_one_encrypted_object(s3_client_app: TestClient,
+                                                     s3_bucket: str) -> None:
+    ids = []
+    for _ in range(2):
+        response = s3_client_app.post("/fhir/Binary", content=PDF_BYTES,
+                                      headers={"Content-Type": "application/pdf"})
+        assert response.status_code == 201, response.text
+        ids.append(response.json()["id"])
+    key = f"{PREFIX}/{hashlib.sha256(PDF_BYTES).hexdigest()}"
+    assert object_keys(s3_bucket) == [key]
+    assert s3_client().head_object(Bucket=s3_bucket, Key=key)["ServerSideEncryption"] == "AES256"
+    for binary_id in ids:
+        assert s3_client_app.get(f"/fhir/Binary/{binary_id}").content == PDF_BYTES
+    s3_client_app.delete(f"/fhir/Binary/{ids[0]}")
+    assert object_keys(s3_bucket) == [key]
+    s3_client_app.delete(f"/fhir/Binary/{ids[1]}")
+    assert object_keys(s3_bucket) == []
+
+
+def test_download_url_is_presigned_and_works_over_plain_http(s3_client_app: TestClient,
+                                                             s3_endpoint: str) -> None:
+    created = s3_client_app.post("/fhir/DocumentReference", json=document_reference(),
+                                 headers=FHIR_JSON).json()
+    response = s3_client_app.get(f"/fhir/DocumentReference/{created['id']}/$download-url")
+    assert response.status_code == 200, response.text
+    parameters = {p["name"]: p for p in response.json()["parameter"]}
+    url = parameters["url"]["valueUrl"]
+    assert url.startswith(s3_endpoint) and "X-Amz-Expires=600" in url
+    download = httpx.get(url)
+    assert download.status_code == 200
+    assert download.content == PDF_BYTES
+    assert download.headers["content-type"] == "application/pdf"
+
+
+def test_redirect_mode_answers_307_to_a_presigned_url(settings: Settings, engine: Engine,
+                                                      s3_bucket: str) -> None:
+    with _client(settings, engine, s3_bucket, binary_redirect=True) as client:
+        created = client.post("/fhir/Binary", content=PDF_BYTES,
+                              headers={"Content-Type": "application/pdf"}).json()
+        response = client.get(f"/fhir/Binary/{created['id']}", follow_redirects=False)
+        assert response.status_code == 307
+        assert httpx.get(response.headers["location"]).content == PDF_BYTES
+        fhir = client.get(f"/fhir/Binary/{created['id']}",
+                          headers={"Accept": "application/fhir+json"})
+        assert base64.b64decode(fhir.json()["data"]) == PDF_BYTES
+
+
+def test_refusals_store_nothing(settings: Settings, engine: Engine, s3_bucket: str) -> None:
+    with _client(settings, engine, s3_bucket, max_upload_bytes=100) as client:
+        too_large = client.post("/fhir/Binary", content=b"%PDF-1.7\n" + b"x" * 200,
+                                headers={"Content-Type": "application/pdf"})
+        assert too_large.status_code == 413
+        executable = client.post("/fhir/Binary", content=b"\x7fELF" + b"\x00" * 50,
+                                 headers={"Content-Type": "application/pdf"})
+        assert executable.status_code == 415
+    assert object_keys(s3_bucket) == []
+
+
+@pytest.mark.parametrize("name", ["Binary-example.json", "Binary-f006.json"])
+def test_official_binary_examples_round_trip(s3_client_app: TestClient, shared_data: Path,
+                                             name: str) -> None:
+    example = json.loads((shared_data / "fhir-r4-examples" / name).read_text())
+    response = s3_client_app.put(f"/fhir/Binary/{example['id']}", json=example, headers=FHIR_JSON)
+    assert response.status_code == 201, response.text
+    read = s3_client_app.get(f"/fhir/Binary/{example['id']}",
+                             headers={"Accept": "application/fhir+json"}).json()
+    read.pop("meta")
+    sent = base64.b64decode("".join(example.pop("data").split()))
+    assert base64.b64decode(read.pop("data")) == sent
+    assert read == example
+
+
+def test_official_document_reference_example_round_trips(s3_client_app: TestClient,
+                                                         shared_data: Path) -> None:
+    example = json.loads((shared_data / "fhir-r4-examples" / "DocumentReference-example.json"
+                          ).read_text())
+    response = s3_client_app.put(f"/fhir/DocumentReference/{example['id']}", json=example,
+                                 headers=FHIR_JSON)
+    assert response.status_code == 201, response.text
+    read = s3_client_app.get(f"/fhir/DocumentReference/{example['id']}").json()
+    read.pop("meta")
+    assert read == example

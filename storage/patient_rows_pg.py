@@ -83,7 +83,8 @@ class PsycopgPatientRows:
         async with self._pool.connection() as connection:
             cursor = await connection.execute(compiled.string, compiled.params)
             records = await cursor.fetchall()
-        return [(list(record[:-1]), row_set_from_json(record[-1])) for record in records]
+        return [(list(record[:-1]), row_set_from_json(record[-1], search_rows=search_rows))
+                for record in records]
 
     async def mrn_taken(self, mrn: str, resource_id: str) -> bool:
         async with self._pool.connection() as connection:

@@ -12,12 +12,15 @@ from typing import Any
 
 import orjson
 
+from mappings.patient_search import SEARCH_ONLY
 from storage.row_set import RowSet
 from storage.tables import PATIENT_CHILD_TABLES, patients
 
 SEARCH_ROW_KEYS = ("tokens", "references")
 """Child tables that only serve search; they come last in ``PATIENT_CHILD_TABLES``."""
 MAIN_COLUMNS: list[str] = [column.name for column in patients.columns]
+READ_COLUMNS: list[str] = [name for name in MAIN_COLUMNS if name not in SEARCH_ONLY]
+"""The main columns a resource is built from (the search-only ones left out)."""
 CHILD_COLUMNS: dict[str, list[str]] = {
     key: [column.name for column in table.columns if column.name not in ("row_id", "patient_id")]
     for key, table in PATIENT_CHILD_TABLES.items()
@@ -58,12 +61,12 @@ def select_many_sql(dialect_name: str) -> str:
 
 def select_current_json_sql(*, search_rows: bool = True) -> str:
     """PostgreSQL: the whole patient as one JSON array text (main columns, then children;
-    without ``search_rows`` the token and reference rows, which only serve search, are left
-    out, which saves two sub-queries per patient).
+    without ``search_rows`` the search-only columns and the token and reference rows are left
+    out: two sub-queries and half the text less per patient).
 
     One text column costs the driver far less than forty typed ones; orjson parses it.
     """
-    main = ", ".join(f"p.{name}" for name in MAIN_COLUMNS)
+    main = ", ".join(f"p.{name}" for name in (MAIN_COLUMNS if search_rows else READ_COLUMNS))
     children = ", ".join(
         _child_aggregate("postgresql", key, as_text=False) for key in PATIENT_CHILD_TABLES
         if search_rows or key not in SEARCH_ROW_KEYS)
@@ -77,11 +80,12 @@ def row_json_for(outer_id: str, *, search_rows: bool) -> str:
     return "(" + statement.replace("p.id = %(id)s", f"p.id = {outer_id}") + ")"
 
 
-def row_set_from_json(text: str) -> RowSet:
+def row_set_from_json(text: str, *, search_rows: bool = True) -> RowSet:
     """A RowSet from the text of ``select_current_json_sql`` (timestamps as ISO strings)."""
     values = orjson.loads(text)
-    width = len(MAIN_COLUMNS)
-    main = dict(zip(MAIN_COLUMNS, values[:width]))
+    columns = MAIN_COLUMNS if search_rows else READ_COLUMNS
+    width = len(columns)
+    main = dict(zip(columns, values[:width]))
     for name in ("last_updated", "deleted_at"):
         if main[name] is not None:
             main[name] = datetime.fromisoformat(main[name]).astimezone(UTC)

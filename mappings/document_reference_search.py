@@ -1,8 +1,7 @@
 """DocumentReference search parameters (R4): what backs each one, and the search values a
 DocumentReference puts in its ``media_assets`` columns and its token and reference rows.
 
-Definitions: https://hl7.org/fhir/R4/documentreference.html#search (the composite
-``relationship`` is not served: the server has no composite parameters yet).
+Definitions: https://hl7.org/fhir/R4/documentreference.html#search.
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ from typing import Any
 from mappings.fhir_dates import DateValueError, date_range
 from mappings.search_backing import (
     CodeColumn,
+    CompositeRows,
     DateRange,
     Haystack,
     IdColumn,
@@ -21,10 +21,11 @@ from mappings.search_backing import (
 )
 from mappings.search_rows import ReferenceRows as ReferenceRowBuilder
 from mappings.search_rows import TokenRows as TokenRowBuilder
-from mappings.search_rows import listed
+from mappings.search_rows import listed, split_reference
 from mappings.search_text import haystack
 from terminology import systems
 
+RELATION_SYSTEM = "http://hl7.org/fhir/document-relationship-type"
 AUTHOR_TYPES = ("Practitioner", "Organization", "Device", "Patient", "PractitionerRole",
                 "RelatedPerson")
 SUBJECT_TYPES = ("Practitioner", "Group", "Device", "Patient")
@@ -92,6 +93,10 @@ DOCUMENT_REFERENCE_SEARCH: dict[str, SearchParameter] = {
                               "status", "DocumentReference.status"),
     "subject": _reference(SUBJECT_TYPES, "DocumentReference.subject"),
     "type": _token("DocumentReference.type", "type_code"),
+    "relationship": SearchParameter(
+        "composite", CompositeRows(), None,
+        "relation$relatesto: DocumentReference.relatesTo code and target together "
+        "(relationship=replaces$DocumentReference/1)"),
 }
 
 SEARCH_ONLY = frozenset({"description_search", "description_exact", "period_low",
@@ -136,7 +141,11 @@ def search_token_rows(resource: dict[str, Any]) -> list[dict[str, Any]]:
     tokens.identifier("identifier", [resource.get("masterIdentifier"),
                                      *listed(resource.get("identifier"))])
     for relation in listed(resource.get("relatesTo")):
-        tokens.code("relation", relation.get("code"), "http://hl7.org/fhir/document-relationship-type")
+        tokens.code("relation", relation.get("code"), RELATION_SYSTEM)
+        target = (relation.get("target") or {}).get("reference")
+        target_type, target_id = split_reference(target) if isinstance(target, str) else (None, None)
+        if relation.get("code") and target_type and target_id:
+            tokens.add("relationship", relation["code"], f"{target_type}/{target_id}")
     for content in listed(resource.get("content")):
         attachment = content.get("attachment") or {}
         tokens.code("contenttype", attachment.get("contentType"), systems.MIME_TYPES)

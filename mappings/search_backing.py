@@ -73,8 +73,14 @@ class DateRange:
     is_date: bool = False
 
 
+@dataclass(frozen=True)
+class CompositeRows:
+    """A token$reference composite stored as token rows of its parameter: the token's code in
+    ``system`` and the reference as ``Type/id`` in ``code``."""
+
+
 Backing = (Haystack | IdColumn | CodeColumn | StatusFlag | IdentifierRows | TelecomRows
-           | TokenRows | ReferenceRows | DateRange)
+           | TokenRows | ReferenceRows | DateRange | CompositeRows)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from fhir_server.search.query import Clause
 from fhir_server.search.values import (
+    CompositeValue,
     DateValue,
     MissingValue,
     ReferenceValue,
@@ -38,6 +39,7 @@ from mappings.contact_points import ContactPointError, phone_to_e164
 from mappings.patient_search import phonetic_code
 from mappings.search_backing import (
     CodeColumn,
+    CompositeRows,
     DateRange,
     Haystack,
     IdColumn,
@@ -142,6 +144,9 @@ class SearchSql:
         if isinstance(backing, ReferenceRows):
             assert isinstance(value, ReferenceValue)
             return self._reference(clause.name, value)
+        if isinstance(backing, CompositeRows):
+            assert isinstance(value, CompositeValue)
+            return self._token_reference(clause.name, value)
         return self._token(clause, value)
 
     # ------------------------------------------------------------------ string
@@ -280,6 +285,20 @@ class SearchSql:
             by_id = and_(by_id, table.c.target_type == value.target_type)
         return self._child("references", and_(table.c.param == name,
                                               or_(by_id, table.c.url == value.url)))
+
+    def _token_reference(self, name: str, value: CompositeValue) -> Condition:
+        """A token$reference composite: one row holds both components (see CompositeRows)."""
+        table = self.children["tokens"]
+        token, reference = value.parts
+        conditions: list[Condition] = [table.c.param == name]
+        if token.code is not None:
+            conditions.append(table.c.system == token.code)
+        if reference.target_type:
+            conditions.append(table.c.code == f"{reference.target_type}/{reference.target_id}")
+        else:
+            conditions.append(table.c.code.like(f"%/{escape_like(reference.target_id)}",
+                                                escape="\\"))
+        return self._child("tokens", and_(*conditions))
 
     # ------------------------------------------------------------------- date
 

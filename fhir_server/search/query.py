@@ -16,6 +16,7 @@ MODIFIERS: dict[str, frozenset[str]] = {
     "date": frozenset({"missing"}),
     "reference": frozenset({"missing"}),
     "uri": frozenset({"missing"}),
+    "composite": frozenset({"missing"}),
 }
 SUMMARY_VALUES = ("true", "false", "text", "data", "count")
 TOTAL_VALUES = ("none", "estimate", "accurate")

@@ -58,8 +58,16 @@ class MissingValue:
     missing: bool
 
 
+@dataclass(frozen=True)
+class CompositeValue:
+    """A composite parameter's value: one value per component, ``$``-separated in the query
+    (``relationship=replaces$DocumentReference/1``)."""
+
+    parts: tuple[TokenValue, ReferenceValue]
+
+
 SearchValue = (StringValue | TokenValue | TypedIdentifierValue | DateValue | ReferenceValue
-               | MissingValue)
+               | MissingValue | CompositeValue)
 
 
 def split_unescaped(text: str, separator: str, limit: int = -1) -> list[str]:
@@ -112,7 +120,19 @@ def parse_value(
         return _date(name, raw)
     if parameter_type == "reference":
         return _reference(name, modifier, unescape(raw), base_url)
+    if parameter_type == "composite":
+        return _token_reference(name, raw, base_url)
     raise InvalidRequest(f"Search parameter '{name}' has unsupported type {parameter_type}")
+
+
+def _token_reference(name: str, raw: str, base_url: str) -> CompositeValue:
+    """A token$reference composite (the only composite shape the served types have)."""
+    parts = split_unescaped(raw, "$")
+    if len(parts) != 2 or not parts[0] or not parts[1]:
+        raise InvalidRequest(f"Search parameter '{name}' takes token$reference, as in "
+                             f"'replaces$DocumentReference/1', not '{raw[:80]}'")
+    return CompositeValue((_token(parts[0]), _reference(name, None, unescape(parts[1]),
+                                                        base_url)))
 
 
 def _token(raw: str) -> TokenValue:

@@ -69,6 +69,7 @@ SEARCH_VALUES: dict[str, dict[str, str]] = {
 SEARCH_TYPE_VALUES: dict[str, str] = {
     "string": "x", "token": "x", "date": "ge1900-01-01", "reference": "Patient/x",
     "number": "1", "quantity": "1", "uri": "http://example.org/x",
+    "composite": "replaces$DocumentReference/x",
 }
 OTHER_PATCH_TYPES = ("application/fhir+json", "application/json", "application/xml-patch+xml",
                      "application/merge-patch+json", "text/plain")

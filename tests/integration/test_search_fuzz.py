@@ -1,4 +1,4 @@
-"""Random search query strings never produce a server error (hypothesis)."""
+"""Random search query strings never produce a server error (hypothesis), on every type."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mappings.document_reference_search import DOCUMENT_REFERENCE_SEARCH
 from mappings.patient_search import PATIENT_SEARCH
-from tests.factories import FHIR_JSON, patient
+from tests.factories import FHIR_JSON, document_reference, patient
 
 NAMES = [*PATIENT_SEARCH, "_count", "_sort", "_total", "_summary", "_elements", "_include",
          "_revinclude", "_page", "_has:Patient:link:name", "link:Patient.name", "link.gender",
@@ -42,3 +43,28 @@ def test_random_search_is_never_a_server_error(
         assert body["resourceType"] == "Bundle" and body["type"] == "searchset"
     else:
         assert response.status_code in (400, 404) and body["resourceType"] == "OperationOutcome"
+
+
+DOCUMENT_NAMES = [*DOCUMENT_REFERENCE_SEARCH, "_count", "_sort", "_include", "_revinclude",
+                  "subject:Patient.name", "_has:DocumentReference:relatesto:status",
+                  "relatesto.status", "unknown"]
+DOCUMENT_VALUES = st.one_of(VALUES, st.sampled_from([
+    "replaces$DocumentReference/1", "$", "a$b$c", "replaces$", "http://loinc.org|11502-2",
+    "DocumentReference:subject", "DocumentReference:*", "-date,status", "image/png"]))
+DOCUMENT_QUERIES = st.lists(
+    st.tuples(st.sampled_from(DOCUMENT_NAMES), st.sampled_from([*MODIFIERS, ":Patient"]),
+              DOCUMENT_VALUES), min_size=1, max_size=4)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(query=DOCUMENT_QUERIES)
+def test_random_document_search_is_never_a_server_error(
+    client: TestClient, query: list[tuple[str, str, str]]
+) -> None:
+    if not client.get("/fhir/DocumentReference?_summary=count").json().get("total"):
+        client.post("/fhir/DocumentReference", json=document_reference(), headers=FHIR_JSON)
+    encoded = urlencode([(name + modifier, value) for name, modifier, value in query])
+    for path in ("/fhir/DocumentReference", "/fhir/Binary"):
+        response = client.get(f"{path}?{encoded}")
+        assert response.status_code < 500, (path, encoded, response.text)
+        assert response.json()["resourceType"] in ("Bundle", "OperationOutcome")

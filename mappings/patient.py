@@ -19,6 +19,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from fhir_server.errors import Issue
+from fhir_server.matching.keys import blocking_keys
+from fhir_server.matching.record import record_from_resource
 from mappings.contact_points import ContactPointError, check_email, phone_to_e164
 from mappings.elements import (
     dump_json,
@@ -197,8 +199,18 @@ def resource_to_rows(
             "addresses": address_rows,
             "tokens": search_token_rows(resource),
             "references": search_reference_rows(resource),
+            "match_keys": _match_key_rows(resource, context),
         },
     )
+
+
+def _match_key_rows(resource: dict[str, Any], context: MappingContext) -> list[dict[str, Any]]:
+    """The blocking keys Patient matching finds this patient under."""
+    record = record_from_resource(resource, phone_region=context.phone_region,
+                                  hash_ssn=context.cipher.search_hash,
+                                  mrn_system=context.mrn_system)
+    return [{"position": position, "key": key}
+            for position, key in enumerate(blocking_keys(record))]
 
 
 def _identifier_row(

@@ -94,6 +94,7 @@ PATIENT_SEARCH: dict[str, SearchParameter] = {
 SEARCH_ONLY = frozenset({
     *(f"{name}_{kind}" for name in HAYSTACKS for kind in ("search", "exact")),
     "phonetic_search", "birth_date_end", "death_low", "death_high", "tokens", "references",
+    "match_keys",
 })
 """Columns and child rows that only serve search: derived, so left out of history snapshots."""
 

@@ -12,7 +12,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.history import HistoryEntry, record_version
-from storage.patient_sql import row_set_from_record, select_current_sql, select_many_sql
+from storage.patient_sql import (
+    READ_CHILD_KEYS,
+    row_set_from_record,
+    select_current_sql,
+    select_many_sql,
+)
 from storage.row_set import RowSet
 from storage.tables import PATIENT_CHILD_TABLES, patients
 
@@ -52,7 +57,7 @@ class SqlAlchemyPatientRows:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        result_columns = (*patients.columns, *(column(key, Text) for key in PATIENT_CHILD_TABLES))
+        result_columns = (*patients.columns, *(column(key, Text) for key in READ_CHILD_KEYS))
         self._select = text(select_current_sql(engine.dialect.name, ":id")).columns(
             *result_columns)
         self._select_many = text(select_many_sql(engine.dialect.name)).bindparams(

@@ -16,8 +16,10 @@ from mappings.patient_search import SEARCH_ONLY
 from storage.row_set import RowSet
 from storage.tables import PATIENT_CHILD_TABLES, patients
 
+READ_CHILD_KEYS = tuple(key for key in PATIENT_CHILD_TABLES if key != "match_keys")
+"""Child tables a read loads: all but the matching keys (written, never read back)."""
 SEARCH_ROW_KEYS = ("tokens", "references")
-"""Child tables that only serve search; they come last in ``PATIENT_CHILD_TABLES``."""
+"""Child tables that only serve search; they come last in ``READ_CHILD_KEYS``."""
 MAIN_COLUMNS: list[str] = [column.name for column in patients.columns]
 READ_COLUMNS: list[str] = [name for name in MAIN_COLUMNS if name not in SEARCH_ONLY]
 """The main columns a resource is built from (the search-only ones left out)."""
@@ -25,6 +27,7 @@ CHILD_COLUMNS: dict[str, list[str]] = {
     key: [column.name for column in table.columns if column.name not in ("row_id", "patient_id")]
     for key, table in PATIENT_CHILD_TABLES.items()
 }
+READ_CHILD_COLUMNS = {key: CHILD_COLUMNS[key] for key in READ_CHILD_KEYS}
 
 
 def _child_aggregate(dialect_name: str, key: str, *, as_text: bool = True) -> str:
@@ -47,7 +50,7 @@ def select_current_sql(dialect_name: str, placeholder: str) -> str:
     """The whole patient by id; ``placeholder`` is the driver's (``:id`` or ``%(id)s``)."""
     main = ", ".join(f"p.{name}" for name in MAIN_COLUMNS)
     children = ", ".join(f"{_child_aggregate(dialect_name, key)} AS \"{key}\""
-                         for key in PATIENT_CHILD_TABLES)
+                         for key in READ_CHILD_KEYS)
     return f"SELECT {main}, {children} FROM patients p WHERE p.id = {placeholder}"
 
 
@@ -68,7 +71,7 @@ def select_current_json_sql(*, search_rows: bool = True) -> str:
     """
     main = ", ".join(f"p.{name}" for name in (MAIN_COLUMNS if search_rows else READ_COLUMNS))
     children = ", ".join(
-        _child_aggregate("postgresql", key, as_text=False) for key in PATIENT_CHILD_TABLES
+        _child_aggregate("postgresql", key, as_text=False) for key in READ_CHILD_KEYS
         if search_rows or key not in SEARCH_ROW_KEYS)
     return f"SELECT json_build_array({main}, {children})::text FROM patients p WHERE p.id = %(id)s"
 
@@ -91,7 +94,7 @@ def row_set_from_json(text: str, *, search_rows: bool = True) -> RowSet:
             main[name] = datetime.fromisoformat(main[name]).astimezone(UTC)
     children = {
         key: [dict(zip(names, row)) for row in rows]
-        for (key, names), rows in zip(CHILD_COLUMNS.items(), values[width:])
+        for (key, names), rows in zip(READ_CHILD_COLUMNS.items(), values[width:])
     }
     return RowSet(main=main, children=children)
 
@@ -102,7 +105,7 @@ def row_set_from_record(record: tuple[Any, ...]) -> RowSet:
     main = dict(zip(MAIN_COLUMNS, record[:width]))
     children = {
         key: [dict(zip(names, values)) for values in orjson.loads(text or "[]")]
-        for (key, names), text in zip(CHILD_COLUMNS.items(), record[width:])
+        for (key, names), text in zip(READ_CHILD_COLUMNS.items(), record[width:])
     }
     return RowSet(main=main, children=children)
 

@@ -217,6 +217,16 @@ patient_references = Table(
     Index("ix_patient_references_param_target", "param", "target_id", "target_type"),
 )
 
+patient_match_keys = Table(
+    "patient_match_keys",
+    metadata,
+    _child_fk(),
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("key", String(200), nullable=False),
+    Index("ix_patient_match_keys_key", "key"),
+)
+"""Blocking keys of Patient matching (``fhir_server.matching.keys``), derived on write."""
+
 resource_history = Table(
     "resource_history",
     metadata,
@@ -237,4 +247,5 @@ PATIENT_CHILD_TABLES: dict[str, Table] = {
     "addresses": patient_addresses,
     "tokens": patient_tokens,
     "references": patient_references,
+    "match_keys": patient_match_keys,
 }

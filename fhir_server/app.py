@@ -17,9 +17,12 @@ from fhir_server.capability import load_capability_statement
 from fhir_server.errors import FhirError, InvalidRequest, MethodNotAllowed, NotFound
 from fhir_server.http.health import health_routes
 from fhir_server.http.media_routes import media_routes
+from fhir_server.http.operation_routes import operation_routes
 from fhir_server.http.responses import error_response
 from fhir_server.http.routes import fhir_routes
+from fhir_server.matching.weights import MatchWeights
 from fhir_server.media.setup import media_repositories
+from fhir_server.operations.match import PatientMatcher
 from fhir_server.services import Services
 from fhir_server.settings import Settings
 from mappings.patient import MappingContext, format_instant
@@ -60,6 +63,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             capability_statement=load_capability_statement(
                 base_url=settings.base_url or "", started_at=format_instant(now())
             ),
+            matcher=PatientMatcher(engine, patients, context, load_weights(settings),
+                                   candidate_limit=settings.match_candidate_limit),
             repositories=media_repositories(engine, catalog, context, blob_store, settings),
             link_key=context.cipher.hash_key,
         )
@@ -77,6 +82,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         redoc_url=None,
         openapi_url=None,
     )
+    app.router.routes.extend(operation_routes())
     app.router.routes.extend(media_routes())
     app.router.routes.extend(fhir_routes())
     app.router.routes.extend(health_routes())
@@ -108,6 +114,14 @@ def _install_error_handlers(app: FastAPI) -> None:
         logger.exception("unexpected error on %s %s", request.method, request.url.path)
         return error_response(FhirError("The server failed to process the request; "
                                         "the failure is logged"))
+
+
+def load_weights(settings: Settings) -> MatchWeights:
+    """The matching weights ``FHIR_MATCH_WEIGHTS`` names (``fhir-server match train``
+    writes them), else the shipped defaults."""
+    if settings.match_weights is None:
+        return MatchWeights()
+    return MatchWeights.from_file(settings.match_weights)
 
 
 def app_from_environment() -> FastAPI:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fhir_server.interactions.repository import ResourceRepository
+from fhir_server.operations.match import PatientMatcher
 from fhir_server.settings import Settings
 from mappings.search_backing import SearchParameter
 from storage.patient_repository import PatientRepository
@@ -19,6 +20,7 @@ class Services:
     engine: AsyncEngine
     patients: PatientRepository
     capability_statement: dict[str, Any]
+    matcher: PatientMatcher
     repositories: dict[str, ResourceRepository] = field(default_factory=dict)
     link_key: bytes = b""
     """Signs the server's own download links (``/download/{token}``)."""

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     presign_seconds: int = 600
     binary_redirect: bool = False
     blob_retain_unused: bool = False
+    match_weights: Path | None = None
+    match_candidate_limit: int = 200
 
     @property
     def allowed_media_type_set(self) -> frozenset[str]:

@@ -100,6 +100,11 @@ class PatientRepository:
         return SearchResults(page.resources, page.next_token, page.previous_token, page.total,
                              page.included)
 
+    async def resources(self, resource_ids: list[str]) -> list[dict[str, Any]]:
+        """The current resources of these live patients (unknown and deleted ids left out)."""
+        return [self._to_resource(rows) for rows in await self._rows.select_many(resource_ids)
+                if rows.main["deleted_at"] is None]
+
     async def find(self, query: str) -> list[str]:
         """Ids of live Patients meeting every criterion of a conditional query (at most two)."""
         criteria = parse_criteria(query, self._context.phone_region)

@@ -20,7 +20,7 @@ def _swapped(birth: date) -> date | None:
 
 def blocking_keys(record: MatchRecord) -> list[str]:
     """The keys a stored patient is indexed under (each at most 200 characters)."""
-    keys: list[str] = []
+    keys: list[str] = [f"f:{record.family}"] if record.family else []
     family = phonetic(record.family)
     given = phonetic(canonical_given(record.given)) if record.given else ""
     if record.birth_date:
@@ -39,9 +39,15 @@ def blocking_keys(record: MatchRecord) -> list[str]:
     return [key[:200] for key in dict.fromkeys(keys)]
 
 
+def family_key(family: str) -> str:
+    """The key counting how many patients share a (normalised) family name."""
+    return f"f:{family}"[:200]
+
+
 def query_keys(record: MatchRecord) -> list[str]:
-    """The keys to look up for a query: its own and those of its likely slips."""
-    keys = blocking_keys(record)
+    """The keys to look up for a query: its own and those of its likely slips (not the
+    family-name key, which only counts how common a name is)."""
+    keys = [key for key in blocking_keys(record) if not key.startswith("f:")]
     if record.birth_date:
         swapped = _swapped(record.birth_date)
         if swapped and swapped != record.birth_date:

@@ -5,8 +5,8 @@ score is the probability log-odds turn into (1 / (1 + 2^-weight)). Grades (docum
 README): ``certain`` needs a score of at least 0.99, no veto (a disagreeing SSN, identifier or
 birth date; a birth date that is not exact unless an SSN or identifier agrees; a given name
 that is not the same or a nickname; a disagreeing family name without an agreeing SSN or
-identifier) and a margin of 6 bits (64 times likelier) over the next candidate; ``probable``
-0.9; ``possible`` 0.3. Lower scores are not matches and are not returned."""
+identifier) and a margin of 6 bits (64 times likelier) over the next candidate without vetoes;
+``probable`` 0.9; ``possible`` 0.3. Lower scores are not matches and are not returned."""
 
 from __future__ import annotations
 
@@ -102,24 +102,30 @@ def score_pair(query: MatchRecord, candidate: MatchRecord, weights: MatchWeights
     return MatchResult(candidate, total, score, grade_of(score, vetoes), tuple(fields), vetoes)
 
 
+GRADE_ORDER = {"certain": 0, "probable": 1, "possible": 2, "certainly-not": 3}
+
+
 def rank(query: MatchRecord, candidates: Iterable[MatchRecord], weights: MatchWeights,
          family_frequency: FamilyFrequency | None = None, *, count: int | None = None,
          only_certain: bool = False) -> list[MatchResult]:
-    """The matches, most likely first: candidates scoring below ``possible`` are dropped; a
-    ``certain`` without its margin over the runner-up becomes ``probable``; with
-    ``only_certain`` the single certain match, or nothing."""
-    results = sorted((score_pair(query, candidate, weights, family_frequency)
-                      for candidate in candidates),
-                     key=lambda result: (-result.weight, result.candidate.resource_id or ""))
-    for index, result in enumerate(results):
-        runner_up = results[1 - index] if len(results) > 1 and index < 2 else None
+    """The matches, best grade first, then most likely: candidates scoring below ``possible``
+    are dropped. Only one candidate can be ``certain``: the best one without vetoes, if its
+    weight beats every other candidate without vetoes by the margin; other would-be certain
+    candidates become ``probable``. With ``only_certain``: the certain match, or nothing."""
+    scored = sorted((score_pair(query, candidate, weights, family_frequency)
+                     for candidate in candidates),
+                    key=lambda result: (-result.weight, result.candidate.resource_id or ""))
+    unvetoed = [result for result in scored if not result.vetoes]
+    results: list[MatchResult] = []
+    for result in scored:
         if result.grade == "certain" and (
-                index > 0 or (runner_up is not None
-                              and result.weight - runner_up.weight < MARGIN_BITS)):
-            results[index] = replace(result, grade="probable",
-                                     vetoes=(*result.vetoes, "no margin over the next candidate"))
+                result is not unvetoed[0]
+                or (len(unvetoed) > 1 and result.weight - unvetoed[1].weight < MARGIN_BITS)):
+            result = replace(result, grade="probable",
+                             vetoes=(*result.vetoes, "no margin over the next candidate"))
+        results.append(result)
+    results.sort(key=lambda result: GRADE_ORDER[result.grade])  # stable: weight order kept
     matches = [result for result in results if result.grade != "certainly-not"]
     if only_certain:
-        certain = [result for result in matches if result.grade == "certain"]
-        return certain if len(certain) == 1 else []
+        return [result for result in matches if result.grade == "certain"]
     return matches[:count] if count is not None else matches

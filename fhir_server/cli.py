@@ -1,10 +1,12 @@
-"""The ``fhir-server`` command: ``serve`` and ``migrate``."""
+"""The ``fhir-server`` command: ``serve``, ``migrate``, ``match scan`` and ``match train``."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
+from pathlib import Path
 
 import uvicorn
 
@@ -23,7 +25,51 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--workers", type=int, default=1)
     commands.add_parser("migrate", help="apply pending database migrations (Alembic upgrade head)")
+    match = commands.add_parser("match", help="Patient matching over the whole database")
+    actions = match.add_subparsers(dest="action", required=True)
+    scan = actions.add_parser("scan", help="list likely duplicate pairs (CSV), best first")
+    scan.add_argument("--output", type=Path, default=None, help="CSV file (default: stdout)")
+    scan.add_argument("--min-grade", choices=("certain", "probable", "possible"),
+                      default="probable")
+    train = actions.add_parser("train", help="re-estimate the matching weights (EM) and write "
+                               "them as JSON for FHIR_MATCH_WEIGHTS")
+    train.add_argument("--sample", type=int, default=20_000, help="patients to sample")
+    train.add_argument("--output", type=Path, required=True, help="weights JSON to write")
     return parser
+
+
+async def _match_command(arguments: argparse.Namespace, settings: Settings) -> int:
+    from fhir_server.app import load_weights
+    from fhir_server.operations.match import PatientMatcher
+    from fhir_server.operations.match_scan import scan, train, write_pairs
+    from mappings.patient import MappingContext
+    from storage.crypto import load_cipher
+    from storage.database import create_engine, open_patient_rows
+    from storage.patient_repository import PatientRepository
+
+    engine = create_engine(settings)
+    rows = await open_patient_rows(settings, engine)
+    try:
+        context = MappingContext(cipher=load_cipher(settings),
+                                 phone_region=settings.phone_default_region,
+                                 mrn_system=settings.mrn_system)
+        patients = PatientRepository(engine, rows, context)
+        matcher = PatientMatcher(engine, patients, context, load_weights(settings),
+                                 candidate_limit=settings.match_candidate_limit)
+        if arguments.action == "scan":
+            pairs = await scan(engine, patients, matcher, minimum=arguments.min_grade)
+            write_pairs(pairs, arguments.output)
+            print(f"{len(pairs):,} pairs graded {arguments.min_grade} or better",
+                  file=sys.stderr)
+            return 0
+        weights, used = await train(engine, patients, matcher, sample=arguments.sample)
+        arguments.output.write_bytes(weights.to_json())
+        print(f"weights estimated from {used:,} candidate pairs written to {arguments.output};"
+              f" set FHIR_MATCH_WEIGHTS={arguments.output} to use them", file=sys.stderr)
+        return 0
+    finally:
+        await rows.close()
+        await engine.dispose()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,6 +81,11 @@ def main(argv: list[str] | None = None) -> int:
         upgrade_to_head(settings.resolved_database_url)
         print("database is at the latest migration")
         return 0
+    if arguments.command == "match":
+        ensure_local_keys(settings)
+        if settings.is_sqlite:
+            upgrade_to_head(settings.resolved_database_url)
+        return asyncio.run(_match_command(arguments, settings))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     ensure_local_keys(settings)
     if settings.is_sqlite:

@@ -102,8 +102,15 @@ class PatientRepository:
 
     async def resources(self, resource_ids: list[str]) -> list[dict[str, Any]]:
         """The current resources of these live patients (unknown and deleted ids left out)."""
-        return [self._to_resource(rows) for rows in await self._rows.select_many(resource_ids)
+        return [self._to_resource(rows) for rows in await self.live_rows(resource_ids)]
+
+    async def live_rows(self, resource_ids: list[str]) -> list[RowSet]:
+        """The current rows of these live patients (unknown and deleted ids left out)."""
+        return [rows for rows in await self._rows.select_many(resource_ids)
                 if rows.main["deleted_at"] is None]
+
+    def to_resource(self, rows: RowSet) -> dict[str, Any]:
+        return self._to_resource(rows)
 
     async def find(self, query: str) -> list[str]:
         """Ids of live Patients meeting every criterion of a conditional query (at most two)."""

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fhir_server.errors import InvalidRequest
 from fhir_server.matching.keys import family_key, query_keys
-from fhir_server.matching.record import MatchRecord, record_from_resource
+from fhir_server.matching.record import MatchRecord, record_from_resource, record_from_rows
 from fhir_server.matching.score import MatchResult, rank
 from fhir_server.matching.weights import MatchWeights
 from fhir_server.validation.resource import validate_resource
@@ -86,13 +86,16 @@ class PatientMatcher:
         query = self.record(resource)
         ids, truncated = await candidate_ids(self._engine, query_keys(query),
                                              limit=self._limit, exclude=exclude)
-        resources = {stored["id"]: stored for stored in await self._patients.resources(ids)}
-        candidates = [self.record(stored) for stored in resources.values()]
+        rows = {found.main["id"]: found for found in await self._patients.live_rows(ids)}
+        candidates = [record_from_rows(found, mrn_system=self._context.mrn_system)
+                      for found in rows.values()]
         shares = await self._frequencies.shares({family_key(c.family) for c in candidates
                                                  if c.family})
         results = rank(query, candidates, self.weights,
                        lambda family: shares.get(family_key(family)),
                        count=count, only_certain=only_certain)
+        resources = {result.candidate.resource_id or "": self._patients.to_resource(
+            rows[result.candidate.resource_id or ""]) for result in results}
         return MatchOutcome(results, resources, len(candidates), truncated)
 
 

@@ -4,7 +4,8 @@ with a given name, family name and birth date matches itself as certain."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -13,9 +14,14 @@ from hypothesis import strategies as st
 from fhir_server.matching import normalise
 from fhir_server.matching.compare import compare
 from fhir_server.matching.keys import blocking_keys, query_keys
-from fhir_server.matching.record import MatchRecord, record_from_resource
+from fhir_server.matching.record import MatchRecord, record_from_resource, record_from_rows
 from fhir_server.matching.score import rank, score_pair
 from fhir_server.matching.weights import MatchWeights
+from fhir_server.settings import Settings
+from mappings.patient import MappingContext, resource_to_rows
+from storage.crypto import load_cipher
+from tests.conftest import TEST_ENCRYPTION_KEYS, TEST_HASH_KEY
+from tests.factories import patient
 
 WEIGHTS = MatchWeights()
 
@@ -150,3 +156,24 @@ def test_a_record_matches_itself_as_certain(record: MatchRecord, birth: date) ->
     complete = MatchRecord(**{**record.__dict__, "birth_date": birth})
     result = score_pair(complete, complete, WEIGHTS)
     assert result.grade == "certain", result
+
+
+def test_records_from_rows_equal_records_from_resources(tmp_path: Path) -> None:
+    cipher = load_cipher(Settings(data_dir=tmp_path, encryption_keys=TEST_ENCRYPTION_KEYS,
+                                  hash_key=TEST_HASH_KEY))
+    context = MappingContext(cipher=cipher, phone_region="US", mrn_system="urn:prm:mrn")
+    samples = [
+        patient(),
+        patient(identifier=[{"system": "http://hl7.org/fhir/sid/us-ssn", "value": "123456789"},
+                            {"system": "urn:ehr", "value": "E1"}],
+                name=[{"use": "nickname", "given": ["Annie"]},
+                      {"use": "official", "family": "Müller", "given": ["José", "Luis"]}],
+                birthDate="1984-03"),
+        {"resourceType": "Patient", "name": [{"text": "Ana Rivera"}]},
+    ]
+    for resource in samples:
+        rows = resource_to_rows(resource, resource_id="r", version_id=1,
+                                last_updated=datetime.now(UTC), mrn="MRN-1", context=context)
+        expected = record_from_resource(resource | {"id": "r"}, phone_region="US",
+                                        hash_ssn=cipher.search_hash, mrn_system="urn:prm:mrn")
+        assert record_from_rows(rows, mrn_system="urn:prm:mrn") == expected

@@ -4,10 +4,13 @@ patient form, what is never returned, and the 400s."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.factories import FHIR_JSON
 
@@ -160,3 +163,24 @@ def test_bad_input_is_400_operation_outcome(client: TestClient, body: dict[str, 
     response = client.post("/fhir/Patient/$match", json=body, headers=FHIR_JSON)
     assert response.status_code == 400, response.text
     assert response.json()["resourceType"] == "OperationOutcome"
+
+
+GIVEN = st.sampled_from(["Ana", "José", "Li", "Robert", "Mary-Jane", "Ngọc", "O'Neil"])
+FAMILY = st.sampled_from(["Rivera", "Müller", "Nguyen", "O'Connell", "Smith Jones", "Ng"])
+BIRTH = st.dates(min_value=date(1900, 1, 1), max_value=date(2024, 12, 31))
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(given_name=GIVEN, family=FAMILY, birth=BIRTH,
+       phone=st.sampled_from([None, "617-495-2000", "+44 20 7946 0958"]))
+def test_a_stored_patient_matches_itself_as_certain(client: TestClient, given_name: str,
+                                                    family: str, birth: date,
+                                                    phone: str | None) -> None:
+    resource = _patient(given_name, family, birth.isoformat())
+    if phone:
+        resource["telecom"] = [{"system": "phone", "value": phone}]
+    created = client.post("/fhir/Patient", json=resource, headers=FHIR_JSON).json()
+    graded = _graded(_match(client, resource, onlyCertainMatches={"valueBoolean": True}))
+    assert graded == [(created["id"], "certain")]
+    client.delete(f"/fhir/Patient/{created['id']}")

@@ -25,6 +25,7 @@ from mappings.search_backing import (
     TelecomRows,
     TokenRows,
 )
+from mappings.search_rows import split_reference
 from mappings.search_text import haystack, normalise
 from storage.tables import HAYSTACKS
 
@@ -181,16 +182,6 @@ def search_reference_rows(resource: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append({"position": len(rows), "param": param, "target_type": target_type,
                      "target_id": target_id, "url": literal})
     return rows
-
-
-def split_reference(literal: str) -> tuple[str | None, str | None]:
-    """(type, id) of ``Type/id``, ``Type/id/_history/n`` or an absolute URL ending so."""
-    parts = literal.split("?")[0].rstrip("/").split("/")
-    if len(parts) >= 4 and parts[-2] == "_history":
-        parts = parts[:-2]
-    if len(parts) >= 2 and parts[-2][:1].isupper():
-        return parts[-2], parts[-1]
-    return None, None
 
 
 def _name_fields(name: dict[str, Any]) -> Iterator[Any]:

@@ -184,3 +184,30 @@ def test_a_stored_patient_matches_itself_as_certain(client: TestClient, given_na
     graded = _graded(_match(client, resource, onlyCertainMatches={"valueBoolean": True}))
     assert graded == [(created["id"], "certain")]
     client.delete(f"/fhir/Patient/{created['id']}")
+
+
+JSON_VALUES = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=12)),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(
+        st.sampled_from(["name", "given", "family", "birthDate", "telecom", "value", "system",
+                         "identifier", "address", "postalCode", "line", "gender", "x"]),
+        children, max_size=4),
+    max_leaves=12)
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(patient_part=st.dictionaries(
+    st.sampled_from(["name", "birthDate", "telecom", "identifier", "address", "gender"]),
+    JSON_VALUES, max_size=4), extra=st.lists(st.tuples(
+        st.sampled_from(["count", "onlyCertainMatches", "resource", "other"]),
+        JSON_VALUES), max_size=2))
+def test_random_match_bodies_are_never_a_server_error(
+        client: TestClient, patient_part: dict[str, Any], extra: list[tuple[str, Any]]) -> None:
+    parameters: list[dict[str, Any]] = [
+        {"name": "resource", "resource": {"resourceType": "Patient", **patient_part}}]
+    parameters += [{"name": name, "valueInteger": value} for name, value in extra]
+    response = client.post("/fhir/Patient/$match", headers=FHIR_JSON,
+                           json={"resourceType": "Parameters", "parameter": parameters})
+    assert response.status_code in (200, 400), response.text
+    assert response.json()["resourceType"] in ("Bundle", "OperationOutcome")

@@ -19,15 +19,15 @@ EXACT_COUNT_BELOW = 100_000
 
 async def candidate_ids(engine: AsyncEngine, keys: list[str], *, limit: int,
                         exclude: str | None = None) -> tuple[list[str], bool]:
-    """(ids of live, unmerged patients sharing any key, most shared keys first; truncated)."""
+    """(ids of patients sharing any key, most shared keys first; truncated). An index-only
+    scan of ``patient_match_keys``: deleted and merged patients are left out when their rows
+    are loaded."""
     if not keys:
         return [], False
     hits = func.count().label("hits")
     statement = (
         select(patient_match_keys.c.patient_id, hits)
-        .join(patients, patients.c.id == patient_match_keys.c.patient_id)
-        .where(patient_match_keys.c.key.in_(keys), patients.c.deleted_at.is_(None),
-               patients.c.merged_into_id.is_(None))
+        .where(patient_match_keys.c.key.in_(keys))
         .group_by(patient_match_keys.c.patient_id)
         .order_by(hits.desc(), patient_match_keys.c.patient_id)
         .limit(limit + 2))

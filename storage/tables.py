@@ -223,7 +223,7 @@ patient_match_keys = Table(
     _child_fk(),
     Column("position", Integer, primary_key=True, autoincrement=False),
     Column("key", String(200), nullable=False),
-    Index("ix_patient_match_keys_key", "key"),
+    Index("ix_patient_match_keys_key", "key", "patient_id"),
 )
 """Blocking keys of Patient matching (``fhir_server.matching.keys``), derived on write."""
 

@@ -86,7 +86,8 @@ class PatientMatcher:
         query = self.record(resource)
         ids, truncated = await candidate_ids(self._engine, query_keys(query),
                                              limit=self._limit, exclude=exclude)
-        rows = {found.main["id"]: found for found in await self._patients.live_rows(ids)}
+        rows = {found.main["id"]: found for found in await self._patients.live_rows(ids)
+                if found.main["merged_into_id"] is None}
         candidates = [record_from_rows(found, mrn_system=self._context.mrn_system)
                       for found in rows.values()]
         shares = await self._frequencies.shares({family_key(c.family) for c in candidates

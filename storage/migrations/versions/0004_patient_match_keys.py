@@ -25,7 +25,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('patient_id', 'position', name=op.f('pk_patient_match_keys'))
     )
     with op.batch_alter_table('patient_match_keys', schema=None) as batch_op:
-        batch_op.create_index('ix_patient_match_keys_key', ['key'], unique=False)
+        batch_op.create_index('ix_patient_match_keys_key', ['key', 'patient_id'], unique=False)
 
 
 

@@ -15,12 +15,11 @@ from fhir_server.errors import Conflict, Gone, InvalidRequest, NotFound, Precond
 from fhir_server.search.query import SearchRequest, parse_search
 from mappings.search_backing import SearchParameter
 from storage.history import HistoryEntry, history_page, read_version
-from storage.patient_rows import RowConflict, VersionMoved
 from storage.resource_rows import InTransaction, TableRows
 from storage.row_set import RowSet
 from storage.search_pages import SearchCatalog, SearchSource, run_search
 from storage.search_sql import SearchSql
-from storage.stored import SearchResults, StoredResource, now
+from storage.stored import RowConflict, SearchResults, StoredResource, VersionMoved, now
 
 WRITE_ATTEMPTS = 5
 CONDITIONAL_LIMIT = 2

@@ -19,11 +19,11 @@ from mappings.patient_search import PATIENT_SEARCH, SEARCH_ONLY
 from mappings.search_backing import SearchParameter
 from storage.history import HistoryEntry, history_page, read_version
 from storage.patient_lookup import find_patient_ids
-from storage.patient_rows import PatientRowStore, RowConflict, VersionMoved
+from storage.patient_rows import PatientRowStore
 from storage.row_set import RowSet
 from storage.search_pages import SearchCatalog, SearchSource, run_search
 from storage.search_sql import SearchSql
-from storage.stored import SearchResults, StoredResource, now
+from storage.stored import RowConflict, SearchResults, StoredResource, VersionMoved, now
 from storage.tables import PATIENT_CHILD_TABLES, patients
 
 RESOURCE_TYPE = "Patient"

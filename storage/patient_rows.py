@@ -5,29 +5,28 @@ statement of ``storage.patient_sql`` and give the same answers."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
-from sqlalchemy import Text, bindparam, column, delete, insert, select, text, update
+from sqlalchemy import Text, bindparam, column, select, text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.history import HistoryEntry, record_version
+from storage.history import HistoryEntry
 from storage.patient_sql import (
     READ_CHILD_KEYS,
     row_set_from_record,
     select_current_sql,
     select_many_sql,
 )
+from storage.resource_rows import TableSet, write_deletion, write_version
 from storage.row_set import RowSet
+from storage.stored import RowConflict, VersionMoved
 from storage.tables import PATIENT_CHILD_TABLES, patients
 
+PATIENT_TABLES = TableSet(patients, PATIENT_CHILD_TABLES, owner="patient_id")
 
-class RowConflict(Exception):
-    """A unique key (id or MRN) is taken: another writer got there first."""
-
-
-class VersionMoved(Exception):
-    """The row is no longer at the version the write expected."""
+__all__ = ["PATIENT_TABLES", "PatientRowStore", "RowConflict", "SqlAlchemyPatientRows",
+           "VersionMoved"]
 
 
 class PatientRowStore(Protocol):
@@ -87,48 +86,15 @@ class SqlAlchemyPatientRows:
     ) -> None:
         try:
             async with self._engine.begin() as connection:
-                if expected_version is None:
-                    await connection.execute(insert(patients), rows.main)
-                else:
-                    await _replace_main(connection, rows, expected_version)
-                await _insert_children(connection, rows)
-                await record_version(connection, entry)
+                await write_version(connection, PATIENT_TABLES, rows, entry,
+                                    expected_version=expected_version)
         except IntegrityError as exc:
             raise RowConflict(str(exc.orig)) from exc
 
     async def save_deletion(self, entry: HistoryEntry, *, expected_version: int) -> None:
         async with self._engine.begin() as connection:
-            result = await connection.execute(
-                update(patients)
-                .where(patients.c.id == entry.resource_id,
-                       patients.c.version_id == expected_version)
-                .values(version_id=entry.version_id, last_updated=entry.last_updated,
-                        deleted_at=entry.last_updated)
-            )
-            if result.rowcount != 1:
-                raise VersionMoved()
-            await record_version(connection, entry)
+            await write_deletion(connection, PATIENT_TABLES, entry,
+                                 expected_version=expected_version)
 
     async def close(self) -> None:
         return None
-
-
-async def _replace_main(connection: AsyncConnection, rows: RowSet, expected_version: int) -> None:
-    result = await connection.execute(
-        update(patients).where(patients.c.id == rows.main["id"],
-                               patients.c.version_id == expected_version),
-        rows.main,
-    )
-    if result.rowcount != 1:
-        raise VersionMoved()
-    for table in PATIENT_CHILD_TABLES.values():
-        await connection.execute(delete(table).where(table.c.patient_id == rows.main["id"]))
-
-
-async def _insert_children(connection: AsyncConnection, rows: RowSet) -> None:
-    patient_id = rows.main["id"]
-    for key, table in PATIENT_CHILD_TABLES.items():
-        child_rows: list[dict[str, Any]] = rows.children.get(key) or []
-        if child_rows:
-            await connection.execute(
-                insert(table), [row | {"patient_id": patient_id} for row in child_rows])

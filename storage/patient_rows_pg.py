@@ -20,9 +20,9 @@ from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.engine import make_url
 
 from storage.history import HistoryEntry
-from storage.patient_rows import RowConflict, VersionMoved
 from storage.patient_sql import PostgresPatientSql, row_json_for, row_set_from_json
 from storage.row_set import RowSet
+from storage.stored import RowConflict, VersionMoved
 
 _SQL = PostgresPatientSql()
 _DIALECT = PGDialect_psycopg()  # type: ignore[no-untyped-call]

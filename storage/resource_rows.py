@@ -6,6 +6,7 @@ claims its blob there)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Table, delete, insert, select, update
@@ -13,16 +14,65 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.history import HistoryEntry, record_version
-from storage.patient_rows import RowConflict, VersionMoved
 from storage.row_set import RowSet
+from storage.stored import RowConflict, VersionMoved
 
 InTransaction = Callable[[AsyncConnection], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class TableSet:
+    """A mapped type's tables: the main table, its child tables, and the child tables' column
+    naming the resource they belong to."""
+
+    main: Table
+    children: Mapping[str, Table]
+    owner: str = "resource_id"
+
+
+async def write_version(connection: AsyncConnection, tables: TableSet, rows: RowSet,
+                        entry: HistoryEntry, *, expected_version: int | None) -> None:
+    """Insert (``expected_version`` None) or overwrite one resource's rows and add its history
+    entry on ``connection`` (the caller's transaction); VersionMoved when the row is not at
+    ``expected_version``. A taken key raises the driver's IntegrityError."""
+    resource_id = rows.main["id"]
+    if expected_version is None:
+        await connection.execute(insert(tables.main), rows.main)
+    else:
+        result = await connection.execute(
+            update(tables.main).where(tables.main.c.id == resource_id,
+                                      tables.main.c.version_id == expected_version),
+            rows.main)
+        if result.rowcount != 1:
+            raise VersionMoved()
+        for table in tables.children.values():
+            await connection.execute(delete(table).where(table.c[tables.owner] == resource_id))
+    for key, table in tables.children.items():
+        child_rows: list[dict[str, Any]] = rows.children.get(key) or []
+        if child_rows:
+            await connection.execute(
+                insert(table), [row | {tables.owner: resource_id} for row in child_rows])
+    await record_version(connection, entry)
+
+
+async def write_deletion(connection: AsyncConnection, tables: TableSet, entry: HistoryEntry,
+                         *, expected_version: int) -> None:
+    result = await connection.execute(
+        update(tables.main)
+        .where(tables.main.c.id == entry.resource_id,
+               tables.main.c.version_id == expected_version)
+        .values(version_id=entry.version_id, last_updated=entry.last_updated,
+                deleted_at=entry.last_updated))
+    if result.rowcount != 1:
+        raise VersionMoved()
+    await record_version(connection, entry)
 
 
 class TableRows:
     def __init__(self, engine: AsyncEngine, main: Table, children: Mapping[str, Table],
                  *, owner: str = "resource_id") -> None:
         self.engine = engine
+        self.tables = TableSet(main, children, owner)
         self.main = main
         self.children = children
         self.owner = owner
@@ -36,21 +86,7 @@ class TableRows:
         if not resource_ids:
             return []
         async with self.engine.connect() as connection:
-            result = await connection.execute(
-                select(self.main).where(self.main.c.id.in_(resource_ids)))
-            by_id = {row["id"]: RowSet(dict(row), {key: [] for key in self.children})
-                     for row in result.mappings()}
-            if not by_id:
-                return []
-            for key, table in self.children.items():
-                owner = table.c[self.owner]
-                child_result = await connection.execute(
-                    select(table).where(owner.in_(list(by_id)))
-                    .order_by(owner, table.c.position))
-                for child in child_result.mappings():
-                    row = dict(child)
-                    by_id[row.pop(self.owner)].children[key].append(row)
-        return list(by_id.values())
+            return await select_rows(connection, self.tables, resource_ids)
 
     async def save_version(
         self, rows: RowSet, entry: HistoryEntry, *, expected_version: int | None,
@@ -60,12 +96,8 @@ class TableRows:
         atomically; VersionMoved / RowConflict when another writer got there first."""
         try:
             async with self.engine.begin() as connection:
-                if expected_version is None:
-                    await connection.execute(insert(self.main), rows.main)
-                else:
-                    await self._replace(connection, rows, expected_version)
-                await self._insert_children(connection, rows)
-                await record_version(connection, entry)
+                await write_version(connection, self.tables, rows, entry,
+                                    expected_version=expected_version)
                 if in_transaction is not None:
                     await in_transaction(connection)
         except IntegrityError as exc:
@@ -76,33 +108,25 @@ class TableRows:
         in_transaction: InTransaction | None = None,
     ) -> None:
         async with self.engine.begin() as connection:
-            result = await connection.execute(
-                update(self.main)
-                .where(self.main.c.id == entry.resource_id,
-                       self.main.c.version_id == expected_version)
-                .values(version_id=entry.version_id, last_updated=entry.last_updated,
-                        deleted_at=entry.last_updated))
-            if result.rowcount != 1:
-                raise VersionMoved()
-            await record_version(connection, entry)
+            await write_deletion(connection, self.tables, entry,
+                                 expected_version=expected_version)
             if in_transaction is not None:
                 await in_transaction(connection)
 
-    async def _replace(self, connection: AsyncConnection, rows: RowSet,
-                       expected_version: int) -> None:
-        result = await connection.execute(
-            update(self.main).where(self.main.c.id == rows.main["id"],
-                                    self.main.c.version_id == expected_version),
-            rows.main)
-        if result.rowcount != 1:
-            raise VersionMoved()
-        for table in self.children.values():
-            await connection.execute(delete(table).where(table.c[self.owner] == rows.main["id"]))
 
-    async def _insert_children(self, connection: AsyncConnection, rows: RowSet) -> None:
-        resource_id = rows.main["id"]
-        for key, table in self.children.items():
-            child_rows: list[dict[str, Any]] = rows.children.get(key) or []
-            if child_rows:
-                await connection.execute(
-                    insert(table), [row | {self.owner: resource_id} for row in child_rows])
+async def select_rows(connection: AsyncConnection, tables: TableSet,
+                      resource_ids: list[str]) -> list[RowSet]:
+    """The current rows of these ids on ``connection`` (deleted ones too)."""
+    result = await connection.execute(select(tables.main).where(tables.main.c.id.in_(resource_ids)))
+    by_id = {row["id"]: RowSet(dict(row), {key: [] for key in tables.children})
+             for row in result.mappings()}
+    if not by_id:
+        return []
+    for key, table in tables.children.items():
+        owner = table.c[tables.owner]
+        child_result = await connection.execute(
+            select(table).where(owner.in_(list(by_id))).order_by(owner, table.c.position))
+        for child in child_result.mappings():
+            row = dict(child)
+            by_id[row.pop(tables.owner)].children[key].append(row)
+    return list(by_id.values())

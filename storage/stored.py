@@ -1,10 +1,19 @@
-"""What every repository hands back: a stored version, a search page, and the clock they share."""
+"""What every repository hands back: a stored version, a search page, the clock they share, and
+the two ways a write can lose a race."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+
+class RowConflict(Exception):
+    """A unique key (id or MRN) is taken: another writer got there first."""
+
+
+class VersionMoved(Exception):
+    """The row is no longer at the version the write expected."""
 
 
 @dataclass(frozen=True)

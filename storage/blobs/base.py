@@ -7,10 +7,10 @@ import base64
 import hashlib
 import os
 import tempfile
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 HEAD_BYTES = 8192
 
@@ -70,16 +70,29 @@ class BlobStore(Protocol):
     async def close(self) -> None: ...
 
 
+WRITE_BYTES = 1024 * 1024
+"""Bytes gathered before each write (one worker-thread hop per MiB, not per network chunk)."""
+
+
 async def stage_to_file(chunks: AsyncIterable[bytes], directory: Path, *,
                         max_bytes: int) -> StagedBlob:
     """Write the chunks to a new file in ``directory`` while hashing; BlobTooLarge as soon as
-    more than ``max_bytes`` arrived, BlobEmpty for nothing (the file is removed either way)."""
+    more than ``max_bytes`` arrived, BlobEmpty for nothing (the file is removed either way).
+    Hashing and writing run together in a worker thread, a MiB at a time; the file is
+    flushed to disk (fsync) before it is handed on."""
     directory.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(dir=directory, prefix="upload-")
     path = Path(name)
     sha256, sha1 = hashlib.sha256(), hashlib.sha1()
     size = 0
     head = b""
+    pending = bytearray()
+
+    def write(file: BinaryIO, data: bytes) -> None:
+        sha256.update(data)
+        sha1.update(data)
+        file.write(data)
+
     try:
         with os.fdopen(handle, "wb") as file:
             async for chunk in chunks:
@@ -90,13 +103,22 @@ async def stage_to_file(chunks: AsyncIterable[bytes], directory: Path, *,
                     raise BlobTooLarge(max_bytes)
                 if len(head) < HEAD_BYTES:
                     head += chunk[:HEAD_BYTES - len(head)]
-                sha256.update(chunk)
-                sha1.update(chunk)
-                await asyncio.to_thread(file.write, chunk)
-        if size == 0:
-            raise BlobEmpty()
+                pending += chunk
+                if len(pending) >= WRITE_BYTES:
+                    await asyncio.to_thread(write, file, bytes(pending))
+                    pending.clear()
+            if size == 0:
+                raise BlobEmpty()
+            await asyncio.to_thread(_finish, file, write, bytes(pending))
     except BaseException:
         path.unlink(missing_ok=True)
         raise
     info = BlobInfo(sha256.hexdigest(), base64.b64encode(sha1.digest()).decode(), size, head)
     return StagedBlob(info, path)
+
+
+def _finish(file: BinaryIO, write: Callable[[BinaryIO, bytes], None], rest: bytes) -> None:
+    if rest:
+        write(file, rest)
+    file.flush()
+    os.fsync(file.fileno())

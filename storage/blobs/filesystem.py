@@ -1,5 +1,6 @@
 """Blobs as files under a root folder: ``root/ab/cd/<sha256>``, staged in ``root/.staging``
-(the same filesystem, so a commit is a rename)."""
+(the same filesystem, so a commit is a rename). Staged files are fsynced before the rename and
+the folder after it, so a committed Binary never points at bytes a crash lost."""
 
 from __future__ import annotations
 
@@ -9,6 +10,14 @@ from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 
 from storage.blobs.base import BlobMissing, StagedBlob, stage_to_file
+
+
+def _sync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 class FileBlobStore:
@@ -34,6 +43,7 @@ class FileBlobStore:
         target.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(staged.path, 0o640)
         os.replace(staged.path, target)
+        _sync_directory(target.parent)  # the rename itself survives a crash
         return True
 
     async def discard(self, staged: StagedBlob) -> None:

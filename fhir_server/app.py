@@ -23,6 +23,8 @@ from fhir_server.http.routes import fhir_routes
 from fhir_server.matching.weights import MatchWeights
 from fhir_server.media.setup import media_repositories
 from fhir_server.operations.match import PatientMatcher
+from fhir_server.operations.merge import MergeService
+from fhir_server.operations.merge_participants import participants
 from fhir_server.services import Services
 from fhir_server.settings import Settings
 from mappings.patient import MappingContext, format_instant
@@ -65,6 +67,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             ),
             matcher=PatientMatcher(engine, patients, context, load_weights(settings),
                                    candidate_limit=settings.match_candidate_limit),
+            merger=MergeService(engine, patients, participants(context), settings.mrn_system),
             repositories=media_repositories(engine, catalog, context, blob_store, settings),
             link_key=context.cipher.hash_key,
         )

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fhir_server.interactions.repository import ResourceRepository
 from fhir_server.operations.match import PatientMatcher
+from fhir_server.operations.merge import MergeService
 from fhir_server.settings import Settings
 from mappings.search_backing import SearchParameter
 from storage.patient_repository import PatientRepository
@@ -21,6 +22,7 @@ class Services:
     patients: PatientRepository
     capability_statement: dict[str, Any]
     matcher: PatientMatcher
+    merger: MergeService
     repositories: dict[str, ResourceRepository] = field(default_factory=dict)
     link_key: bytes = b""
     """Signs the server's own download links (``/download/{token}``)."""

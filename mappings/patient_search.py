@@ -21,6 +21,7 @@ from mappings.search_backing import (
     IdentifierRows,
     ReferenceRows,
     SearchParameter,
+    SetFlag,
     StatusFlag,
     TelecomRows,
     TokenRows,
@@ -89,6 +90,10 @@ PATIENT_SEARCH: dict[str, SearchParameter] = {
                                                    phonetic=True), None,
                                 "Sounds like a family or given name (Metaphone)"),
     "telecom": SearchParameter("token", TelecomRows(), None, "Patient.telecom"),
+    "merged": SearchParameter(
+        "token", SetFlag("merged_into_id"), None,
+        "Whether the patient was merged into another ($merge): true | false. Searches leave "
+        "merged patients out unless this parameter is given"),
 }
 
 

@@ -74,13 +74,20 @@ class DateRange:
 
 
 @dataclass(frozen=True)
+class SetFlag:
+    """A boolean token true when the main-table ``column`` holds a value (``merged``)."""
+
+    column: str
+
+
+@dataclass(frozen=True)
 class CompositeRows:
     """A token$reference composite stored as token rows of its parameter: the token's code in
     ``system`` and the reference as ``Type/id`` in ``code``."""
 
 
 Backing = (Haystack | IdColumn | CodeColumn | StatusFlag | IdentifierRows | TelecomRows
-           | TokenRows | ReferenceRows | DateRange | CompositeRows)
+           | TokenRows | ReferenceRows | DateRange | CompositeRows | SetFlag)
 
 
 @dataclass(frozen=True)

@@ -96,7 +96,10 @@ class PatientRepository:
 
     async def search(self, request: SearchRequest) -> SearchResults:
         """One page of the Patients the search selects."""
-        page = await run_search(self._engine, self._source, request, self._catalog.sources)
+        merged_asked = any(clause.name == "merged" for clause in request.clauses)
+        page = await run_search(
+            self._engine, self._source, request, self._catalog.sources,
+            default_conditions=() if merged_asked else (patients.c.merged_into_id.is_(None),))
         return SearchResults(page.resources, page.next_token, page.previous_token, page.total,
                              page.included)
 

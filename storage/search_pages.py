@@ -4,7 +4,7 @@ _revinclude cross types through the ``SearchSource`` of each served type."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -79,11 +79,14 @@ class SearchPage:
 
 async def run_search(
     engine: AsyncEngine, source: SearchSource, request: SearchRequest,
-    sources: Mapping[str, SearchSource],
+    sources: Mapping[str, SearchSource], *, default_conditions: Sequence[Any] = (),
 ) -> SearchPage:
+    """One page; ``default_conditions`` apply unless a clause names the same thing (the caller
+    decides: Patient leaves merged patients out unless ``merged`` is searched)."""
     sql = source.sql
     main = sql.main
-    conditions = [main.c.deleted_at.is_(None), *(sql.condition(c) for c in request.clauses)]
+    conditions = [main.c.deleted_at.is_(None), *default_conditions,
+                  *(sql.condition(c) for c in request.clauses)]
     controls = request.controls
     keys = [SortKey(main.c[column], descending) for column, descending in controls.sort]
     keys.append(SortKey(main.c.id, False))

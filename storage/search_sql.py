@@ -45,6 +45,7 @@ from mappings.search_backing import (
     IdColumn,
     IdentifierRows,
     ReferenceRows,
+    SetFlag,
     StatusFlag,
     TelecomRows,
     TokenRows,
@@ -177,6 +178,12 @@ class SearchSql:
         if isinstance(backing, CodeColumn):
             assert isinstance(value, TokenValue)
             return self._code_column(backing, value)
+        if isinstance(backing, SetFlag):
+            assert isinstance(value, TokenValue)
+            if value.code not in ("true", "false"):
+                return false()
+            column = self.main.c[backing.column]
+            return column.is_not(None) if value.code == "true" else column.is_(None)
         if isinstance(backing, StatusFlag):
             assert isinstance(value, TokenValue)
             flag = self.main.c[backing.column] == backing.value
@@ -351,7 +358,7 @@ class SearchSql:
             return self.main.c[backing.normalised].is_not(None)
         if isinstance(backing, DateRange):
             return self.main.c[backing.low].is_not(None)
-        if isinstance(backing, CodeColumn | StatusFlag):
+        if isinstance(backing, CodeColumn | StatusFlag | SetFlag):
             return self.main.c[backing.column].is_not(None)
         if isinstance(backing, IdentifierRows):
             return self._child("identifiers", true())

@@ -227,6 +227,22 @@ patient_match_keys = Table(
 )
 """Blocking keys of Patient matching (``fhir_server.matching.keys``), derived on write."""
 
+patient_merges = Table(
+    "patient_merges",
+    metadata,
+    Column("id", String(ID_LENGTH), primary_key=True),
+    Column("source_id", String(ID_LENGTH), nullable=False),
+    Column("target_id", String(ID_LENGTH), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("merged_at", UtcDateTime(), nullable=False),
+    Column("undone_at", UtcDateTime()),
+    Column("requested_by", Text),
+    Column("detail", Text, nullable=False),
+    Index("ix_patient_merges_source_id", "source_id"),
+    Index("ix_patient_merges_target_id", "target_id"),
+)
+"""Every $merge: who, when, and what moved, with the versions before and after (for undo)."""
+
 resource_history = Table(
     "resource_history",
     metadata,

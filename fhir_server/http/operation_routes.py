@@ -1,5 +1,6 @@
-"""HTTP for Patient operations: ``POST /Patient/$match`` (a Parameters body) and
-``GET /Patient/{id}/$match`` (the likely duplicates of a stored patient)."""
+"""HTTP for Patient operations: ``POST /Patient/$match`` (a Parameters body),
+``GET /Patient/{id}/$match`` (the likely duplicates of a stored patient), ``POST
+/Patient/$merge`` and ``POST /Patient/$unmerge``."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from fhir_server.http.body import read_body
 from fhir_server.http.negotiation import check_body_type, response_format
 from fhir_server.http.responses import json_response
 from fhir_server.operations.match import match_bundle, parse_parameters
+from fhir_server.operations.merge import parse_merge
 from fhir_server.services import Services
 from fhir_server.validation.resource import parse_json
 
@@ -51,8 +53,43 @@ async def match_stored(request: Request) -> Response:
     return json_response(match_bundle(outcome, routes.base_url(request)))
 
 
+async def _parameters(request: Request) -> object:
+    response_format(request.headers.get("accept"), request.query_params.get("_format"))
+    check_body_type(request.headers.get("content-type"))
+    return parse_json(await read_body(request, _services(request).settings.max_body_bytes))
+
+
+async def merge_posted(request: Request) -> Response:
+    services = _services(request)
+    inputs = parse_merge(await _parameters(request))
+    client = request.client.host if request.client else None
+    return json_response(await services.merger.merge(inputs, requested_by=client))
+
+
+async def unmerge_posted(request: Request) -> Response:
+    body = await _parameters(request)
+    merge_id = source = None
+    if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
+        raise InvalidRequest("$unmerge takes a Parameters resource")
+    for parameter in body.get("parameter") or []:
+        name = parameter.get("name") if isinstance(parameter, dict) else None
+        if name == "merge" and isinstance(parameter.get("valueString"), str):
+            merge_id = parameter["valueString"]
+        elif name == "source-patient":
+            reference = (parameter.get("valueReference") or {}).get("reference", "")
+            if not isinstance(reference, str) or not reference.startswith("Patient/"):
+                raise InvalidRequest("$unmerge source-patient must reference Patient/{id}")
+            source = reference.split("/", 1)[1]
+        else:
+            raise InvalidRequest(f"$unmerge has no parameter '{str(name)[:40]}' "
+                                 "(merge, source-patient)")
+    return json_response(await _services(request).merger.unmerge(merge_id, source))
+
+
 def operation_routes(prefix: str = "/fhir") -> list[Route]:
     return [
+        Route(prefix + "/Patient/$merge", merge_posted, methods=["POST"]),
+        Route(prefix + "/Patient/$unmerge", unmerge_posted, methods=["POST"]),
         Route(prefix + "/Patient/$match", match_posted, methods=["POST"]),
         Route(prefix + "/Patient/{resource_id}/$match", match_stored, methods=["GET"]),
     ]

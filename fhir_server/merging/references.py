@@ -1,0 +1,75 @@
+"""Find and rewrite the references to one patient anywhere in a resource (extensions and
+contained resources included), remembering where, so an undo can move exactly those back."""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+Path = tuple[str | int, ...]
+
+
+def _refers_to(literal: str, patient_id: str) -> bool:
+    pattern = rf"(^|/)Patient/{re.escape(patient_id)}(/_history/[^/]+)?$"
+    return re.search(pattern, literal) is not None
+
+
+def _walk(node: Any, path: Path, found: list[Path], patient_id: str) -> None:
+    if isinstance(node, dict):
+        literal = node.get("reference")
+        if isinstance(literal, str) and _refers_to(literal, patient_id):
+            found.append((*path, "reference"))
+        for key, value in node.items():
+            if key != "reference":
+                _walk(value, (*path, key), found, patient_id)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            _walk(value, (*path, index), found, patient_id)
+
+
+def reference_paths(resource: dict[str, Any], patient_id: str) -> list[Path]:
+    """Where ``resource`` refers to ``Patient/{patient_id}`` (relative, absolute or versioned)."""
+    found: list[Path] = []
+    _walk(resource, (), found, patient_id)
+    return found
+
+
+def _get(node: Any, path: Path) -> Any:
+    for step in path:
+        node = node[step]
+    return node
+
+
+def _set(node: Any, path: Path, value: Any) -> None:
+    for step in path[:-1]:
+        node = node[step]
+    node[path[-1]] = value
+
+
+def rewrite(resource: dict[str, Any], source_id: str,
+            target_id: str) -> tuple[dict[str, Any], list[Path]]:
+    """A copy with every reference to the source pointing at the target, and where."""
+    paths = reference_paths(resource, source_id)
+    changed = copy.deepcopy(resource)
+    for path in paths:
+        _set(changed, path, f"Patient/{target_id}")
+    return changed, paths
+
+
+def restore(resource: dict[str, Any], paths: list[Path], source_id: str,
+            target_id: str) -> tuple[dict[str, Any], list[str]]:
+    """A copy with the references at ``paths`` pointing back at the source, and the conflicts:
+    paths that no longer point at the target (then nothing should be written)."""
+    changed = copy.deepcopy(resource)
+    conflicts: list[str] = []
+    for path in paths:
+        try:
+            current = _get(changed, path)
+        except (KeyError, IndexError, TypeError):
+            current = None
+        if current != f"Patient/{target_id}":
+            conflicts.append("/".join(str(step) for step in path))
+            continue
+        _set(changed, path, f"Patient/{source_id}")
+    return changed, conflicts

@@ -8,10 +8,12 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fhir_server.conditional import parse_criteria
 from fhir_server.errors import Conflict, Gone, InvalidResource, NotFound, PreconditionFailed
+from fhir_server.merging.guard import refuse_merged_references
 from fhir_server.search.query import SearchRequest
 from mappings import patient as patient_mapping
 from mappings.patient import MappingContext, PatientRuleError
@@ -103,6 +105,15 @@ class PatientRepository:
         return SearchResults(page.resources, page.next_token, page.previous_token, page.total,
                              page.included)
 
+    async def merged_into(self, resource_ids: set[str]) -> dict[str, str]:
+        """Which of these patients were merged, and into whom."""
+        async with self._engine.connect() as connection:
+            result = await connection.execute(
+                select(patients.c.id, patients.c.merged_into_id).where(
+                    patients.c.id.in_(sorted(resource_ids)),
+                    patients.c.merged_into_id.is_not(None)))
+            return {row[0]: row[1] for row in result}
+
     async def resources(self, resource_ids: list[str]) -> list[dict[str, Any]]:
         """The current resources of these live patients (unknown and deleted ids left out)."""
         return [self._to_resource(rows) for rows in await self.live_rows(resource_ids)]
@@ -125,6 +136,8 @@ class PatientRepository:
 
     async def create(self, resource: dict[str, Any]) -> StoredResource:
         """A new Patient with a server-assigned id (any id in the body is ignored)."""
+        if "link" in resource:
+            await refuse_merged_references(resource, self.merged_into)
         resource_id = str(uuid.uuid4())
         try:
             return await self._write(resource_id, resource, expected_version=None, method="POST")
@@ -135,6 +148,8 @@ class PatientRepository:
         self, resource_id: str, resource: dict[str, Any], *, if_match: int | None
     ) -> tuple[StoredResource, bool]:
         """(new version, created): creates the Patient when the id is unknown or deleted."""
+        if "link" in resource:
+            await refuse_merged_references(resource, self.merged_into)
         for _ in range(WRITE_ATTEMPTS):
             current = await self._rows.select(resource_id)
             current_version = current.main["version_id"] if current else None

@@ -13,6 +13,7 @@ from typing import Any
 
 from fhir_server.errors import FhirError, InvalidResource, Issue
 from fhir_server.media.binaries import BinaryRepository
+from fhir_server.merging.guard import MergedInto, refuse_merged_references
 from fhir_server.search.query import SearchRequest
 from mappings.document_reference import DocumentRuleError, binary_id_of, check_rules
 from mappings.document_reference_search import DOCUMENT_REFERENCE_SEARCH
@@ -28,9 +29,11 @@ def _invalid(message: str, index: int, element: str = "attachment") -> InvalidRe
 
 
 class DocumentReferenceRepository:
-    def __init__(self, mapped: MappedRepository, binaries: BinaryRepository) -> None:
+    def __init__(self, mapped: MappedRepository, binaries: BinaryRepository,
+                 merged_into: MergedInto) -> None:
         self.mapped = mapped
         self._binaries = binaries
+        self._merged_into = merged_into
 
     @property
     def resource_type(self) -> str:
@@ -58,11 +61,13 @@ class DocumentReferenceRepository:
         return await self.mapped.find(query)
 
     async def create(self, resource: dict[str, Any]) -> StoredResource:
+        await refuse_merged_references(resource, self._merged_into)
         resource, sha256_of = await self._tie_attachments(resource)
         return await self.mapped.create(resource, facts=sha256_of)
 
     async def update(self, resource_id: str, resource: dict[str, Any], *,
                      if_match: int | None) -> tuple[StoredResource, bool]:
+        await refuse_merged_references(resource, self._merged_into)
         resource, sha256_of = await self._tie_attachments(resource)
         return await self.mapped.update(resource_id, resource, if_match=if_match,
                                         facts=sha256_of)

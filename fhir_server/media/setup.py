@@ -8,6 +8,7 @@ from fhir_server.interactions.repository import ResourceRepository
 from fhir_server.media.binaries import BinaryRepository
 from fhir_server.media.documents import DocumentReferenceRepository
 from fhir_server.media.policy import MediaPolicy
+from fhir_server.merging.guard import MergedInto
 from fhir_server.settings import Settings
 from mappings.binary import BinaryMapping
 from mappings.document_reference import DocumentReferenceMapping
@@ -25,7 +26,8 @@ from storage.search_pages import SearchCatalog
 
 
 def media_repositories(engine: AsyncEngine, catalog: SearchCatalog, context: MappingContext,
-                       store: BlobStore, settings: Settings) -> dict[str, ResourceRepository]:
+                       store: BlobStore, settings: Settings,
+                       merged_into: MergedInto) -> dict[str, ResourceRepository]:
     def mapped(rows: TableRows, mapping: BinaryMapping | DocumentReferenceMapping
                ) -> MappedRepository:
         return MappedRepository(engine, rows, mapping, catalog,
@@ -37,5 +39,5 @@ def media_repositories(engine: AsyncEngine, catalog: SearchCatalog, context: Map
         policy, retain_unused=settings.blob_retain_unused)
     documents = DocumentReferenceRepository(
         mapped(TableRows(engine, media_assets, MEDIA_ASSET_CHILD_TABLES),
-               DocumentReferenceMapping()), binary_repository)
+               DocumentReferenceMapping()), binary_repository, merged_into)
     return {"Binary": binary_repository, "DocumentReference": documents}

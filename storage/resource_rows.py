@@ -9,13 +9,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.history import HistoryEntry, record_version
 from storage.row_set import RowSet
 from storage.stored import RowConflict, VersionMoved
+from storage.tables import resource_history
 
 InTransaction = Callable[[AsyncConnection], Awaitable[None]]
 
@@ -53,6 +54,40 @@ async def write_version(connection: AsyncConnection, tables: TableSet, rows: Row
             await connection.execute(
                 insert(table), [row | {tables.owner: resource_id} for row in child_rows])
     await record_version(connection, entry)
+
+
+BATCH = 500
+
+
+async def write_versions(connection: AsyncConnection, tables: TableSet,
+                         versions: list[tuple[RowSet, HistoryEntry, int]]) -> None:
+    """Overwrite many resources' rows at once (rows, history entry, expected version), a few
+    statements per 500 resources: the versions are checked under row locks first (PostgreSQL
+    ``FOR UPDATE``; SQLite writers hold the database), VersionMoved if any moved."""
+    main = tables.main
+    for start in range(0, len(versions), BATCH):
+        chunk = versions[start:start + BATCH]
+        ids = [rows.main["id"] for rows, _, _ in chunk]
+        locked = select(main.c.id, main.c.version_id).where(main.c.id.in_(ids))
+        if connection.dialect.name == "postgresql":
+            locked = locked.with_for_update()
+        current = dict((await connection.execute(locked)).tuples().all())
+        if any(current.get(rows.main["id"]) != expected for rows, _, expected in chunk):
+            raise VersionMoved()
+        columns = [column.name for column in main.columns if column.name != "id"]
+        await connection.execute(
+            update(main).where(main.c.id == bindparam("match_id"))
+            .values({name: bindparam(name) for name in columns}),
+            [{"match_id": rows.main["id"], **{name: rows.main.get(name) for name in columns}}
+             for rows, _, _ in chunk])
+        for key, table in tables.children.items():
+            await connection.execute(delete(table).where(table.c[tables.owner].in_(ids)))
+            child_rows = [row | {tables.owner: rows.main["id"]}
+                          for rows, _, _ in chunk for row in rows.children.get(key) or []]
+            if child_rows:
+                await connection.execute(insert(table), child_rows)
+        await connection.execute(insert(resource_history),
+                                 [entry.as_row() for _, entry, _ in chunk])
 
 
 async def write_deletion(connection: AsyncConnection, tables: TableSet, entry: HistoryEntry,

@@ -27,7 +27,7 @@ from fhir_server.operations.merge_participants import Participant
 from fhir_server.validation.resource import validate_resource
 from storage.history import HistoryEntry
 from storage.patient_repository import PatientRepository
-from storage.resource_rows import select_rows, write_version
+from storage.resource_rows import BATCH, select_rows, write_versions
 from storage.row_set import RowSet
 from storage.stored import VersionMoved, now
 from storage.tables import patient_merges
@@ -99,6 +99,8 @@ class Change:
     after: dict[str, Any]
     paths: list[Path] = field(default_factory=list)
     merged_into: str | None = None
+    sets_merged_into: bool = False
+    """The source: its merged-into column is set (merge) or cleared (undo) to ``merged_into``."""
     added: dict[str, Any] | None = None
     """For the target: the identifiers and link the merge added (taken out again on undo)."""
 
@@ -202,17 +204,21 @@ class MergeService:
             new_target, added, added_link = plan.merged_target(source, target, self._mrn_system)
         changes = [
             Change(patients, rows[source_id], plan.retired_source(source, target_id),
-                   merged_into=target_id),
+                   merged_into=target_id, sets_merged_into=True),
             Change(patients, rows[target_id], new_target,
                    added={"identifiers": added, "link": added_link}),
         ]
-        for resource_type, resource_id in sorted(
-                await self._referrers(connection, source_id, target_id)):
-            participant = self._participants[resource_type]
-            for before in await select_rows(connection, participant.tables, [resource_id]):
-                after, paths = rewrite(participant.to_resource(before), source_id, target_id)
-                if paths:
-                    changes.append(Change(participant, before, after, paths))
+        referrers = await self._referrers(connection, source_id, target_id)
+        for participant in self._participants.values():
+            ids = sorted(i for t, i in referrers if t == participant.resource_type)
+            for start in range(0, len(ids), BATCH):
+                for before in sorted(await select_rows(connection, participant.tables,
+                                                       ids[start:start + BATCH]),
+                                     key=lambda rows: str(rows.main["id"])):
+                    after, paths = rewrite(participant.to_resource(before), source_id,
+                                           target_id)
+                    if paths:
+                        changes.append(Change(participant, before, after, paths))
         return changes
 
     async def _referrers(self, connection: AsyncConnection, source_id: str,
@@ -229,16 +235,20 @@ class MergeService:
     @staticmethod
     async def _write(connection: AsyncConnection, changes: list[Change],
                      moment: datetime) -> None:
+        """Every change as a new version, batched per type (a few statements per 500)."""
+        batches: dict[str, tuple[Participant, list[tuple[RowSet, HistoryEntry, int]]]] = {}
         for change in changes:
             participant = change.participant
             version = change.version_before + 1
             rows = participant.to_rows(change.after, version, moment, change.before)
-            if change.merged_into is not None or participant.resource_type == "Patient":
+            if change.sets_merged_into:
                 rows.main["merged_into_id"] = change.merged_into
             entry = HistoryEntry(participant.resource_type, change.resource_id, version, moment,
                                  "PUT", rows.to_snapshot(derived=participant.search_only))
-            await write_version(connection, participant.tables, rows, entry,
-                                expected_version=change.version_before)
+            batches.setdefault(participant.resource_type, (participant, []))[1].append(
+                (rows, entry, change.version_before))
+        for participant, versions in batches.values():
+            await write_versions(connection, participant.tables, versions)
 
     # ------------------------------------------------------------------- undo
 
@@ -298,23 +308,33 @@ class MergeService:
             conflicts.append(f"Patient/{source_id} changed after the merge (version "
                              f"{source_rows.main['version_id']})")
         before = orjson.loads(detail["source"]["before"])
-        changes.append(Change(patients, source_rows, before, merged_into=None))
+        changes.append(Change(patients, source_rows, before, merged_into=None,
+                              sets_merged_into=True))
         added = detail["target"]["added"]
         changes.append(Change(patients, target_rows,
                               plan.without_added(patients.to_resource(target_rows),
                                                  added["identifiers"], added["link"])))
+        by_type: dict[str, list[dict[str, Any]]] = {}
         for moved in detail["moved"]:
-            participant = self._participants[moved["type"]]
-            found = await select_rows(connection, participant.tables, [moved["id"]])
-            if not found or found[0].main["deleted_at"] is not None:
-                conflicts.append(f"{moved['type']}/{moved['id']} was deleted after the merge")
-                continue
-            paths = [tuple(path) for path in moved["paths"]]
-            after, unsafe = restore(participant.to_resource(found[0]), paths, source_id,
-                                    target_id)
-            conflicts += [f"{moved['type']}/{moved['id']} at {path} no longer refers to "
-                          f"Patient/{target_id}" for path in unsafe]
-            changes.append(Change(participant, found[0], after, paths))
+            by_type.setdefault(moved["type"], []).append(moved)
+        for resource_type, entries in by_type.items():
+            participant = self._participants[resource_type]
+            for start in range(0, len(entries), BATCH):
+                chunk = entries[start:start + BATCH]
+                found = {rows.main["id"]: rows for rows in await select_rows(
+                    connection, participant.tables, [moved["id"] for moved in chunk])}
+                for moved in chunk:
+                    rows = found.get(moved["id"])
+                    name = f"{resource_type}/{moved['id']}"
+                    if rows is None or rows.main["deleted_at"] is not None:
+                        conflicts.append(f"{name} was deleted after the merge")
+                        continue
+                    paths = [tuple(path) for path in moved["paths"]]
+                    after, unsafe = restore(participant.to_resource(rows), paths, source_id,
+                                            target_id)
+                    conflicts += [f"{name} at {path} no longer refers to Patient/{target_id}"
+                                  for path in unsafe]
+                    changes.append(Change(participant, rows, after, paths))
         return changes, conflicts
 
 

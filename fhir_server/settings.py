@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     binary_redirect: bool = False
     blob_retain_unused: bool = False
     match_weights: Path | None = None
-    match_candidate_limit: int = 200
+    match_candidate_limit: int = 100
 
     @property
     def allowed_media_type_set(self) -> frozenset[str]:

@@ -120,7 +120,7 @@ class PatientRepository:
 
     async def live_rows(self, resource_ids: list[str]) -> list[RowSet]:
         """The current rows of these live patients (unknown and deleted ids left out)."""
-        return [rows for rows in await self._rows.select_many(resource_ids)
+        return [rows for rows in await self._rows.select_many(resource_ids, search_rows=False)
                 if rows.main["deleted_at"] is None]
 
     def to_resource(self, rows: RowSet) -> dict[str, Any]:

@@ -33,8 +33,10 @@ class PatientRowStore(Protocol):
     async def select(self, resource_id: str) -> RowSet | None:
         """The current rows (deleted ones too), or None when the id was never used."""
 
-    async def select_many(self, resource_ids: list[str]) -> list[RowSet]:
-        """The current rows of these patients, in no particular order."""
+    async def select_many(self, resource_ids: list[str], *,
+                          search_rows: bool = True) -> list[RowSet]:
+        """The current rows of these patients, in no particular order; without
+        ``search_rows`` a store may leave the search-only columns and rows out."""
 
     async def mrn_taken(self, mrn: str, resource_id: str) -> bool:
         """True when another patient holds ``mrn``."""
@@ -68,7 +70,8 @@ class SqlAlchemyPatientRows:
             record = result.first()
         return row_set_from_record(tuple(record)) if record is not None else None
 
-    async def select_many(self, resource_ids: list[str]) -> list[RowSet]:
+    async def select_many(self, resource_ids: list[str], *,
+                          search_rows: bool = True) -> list[RowSet]:
         if not resource_ids:
             return []
         async with self._engine.connect() as connection:

@@ -20,11 +20,19 @@ from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.engine import make_url
 
 from storage.history import HistoryEntry
-from storage.patient_sql import PostgresPatientSql, row_json_for, row_set_from_json
+from storage.patient_sql import (
+    PostgresPatientSql,
+    row_json_for,
+    row_set_from_json,
+    select_current_json_sql,
+)
 from storage.row_set import RowSet
 from storage.stored import RowConflict, VersionMoved
 
 _SQL = PostgresPatientSql()
+_SELECT_MANY_LEAN = select_current_json_sql(search_rows=False).replace(
+    "p.id = %(id)s", "p.id = ANY(%(ids)s)")
+"""Several patients without their search-only columns and rows (what mapping needs)."""
 _DIALECT = PGDialect_psycopg()  # type: ignore[no-untyped-call]
 
 
@@ -65,12 +73,15 @@ class PsycopgPatientRows:
             record = await cursor.fetchone()
         return row_set_from_json(record[0]) if record is not None else None
 
-    async def select_many(self, resource_ids: list[str]) -> list[RowSet]:
+    async def select_many(self, resource_ids: list[str], *,
+                          search_rows: bool = True) -> list[RowSet]:
         if not resource_ids:
             return []
+        statement = _SQL.select_many if search_rows else _SELECT_MANY_LEAN
         async with self._pool.connection() as connection:
-            cursor = await connection.execute(_SQL.select_many, {"ids": resource_ids})
-            return [row_set_from_json(record[0]) for record in await cursor.fetchall()]
+            cursor = await connection.execute(statement, {"ids": resource_ids})
+            return [row_set_from_json(record[0], search_rows=search_rows)
+                    for record in await cursor.fetchall()]
 
     async def select_page(
         self, statement: Select[Any], *, search_rows: bool

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 import jellyfish
@@ -22,6 +22,7 @@ STREET_WORDS = {
 }
 
 
+@lru_cache(maxsize=65536)
 def name(text: str | None) -> str:
     """Lower case ASCII letters and single spaces (``O'Connell`` -> ``oconnell``,
     ``Müller-Lüdenscheidt`` -> ``muller ludenscheidt``)."""
@@ -60,6 +61,7 @@ def nickname_of_each_other(first: str, second: str) -> bool:
     return first != second and bool(formal_names(first) & formal_names(second))
 
 
+@lru_cache(maxsize=65536)
 def phonetic(text: str) -> str:
     """NYSIIS code of a normalised name (its first word); "" for none."""
     word = text.split(" ")[0] if text else ""

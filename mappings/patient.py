@@ -20,7 +20,7 @@ from typing import Any
 
 from fhir_server.errors import Issue
 from fhir_server.matching.keys import blocking_keys
-from fhir_server.matching.record import record_from_resource
+from fhir_server.matching.record import record_from_rows
 from mappings.contact_points import ContactPointError, check_email, phone_to_e164
 from mappings.elements import (
     dump_json,
@@ -190,7 +190,7 @@ def resource_to_rows(
     main |= _ssn_summary(identifier_rows)
     main |= derive_demographics(resource, context.phone_region)
     main |= search_columns(resource)
-    return RowSet(
+    rows = RowSet(
         main=main,
         children={
             "identifiers": identifier_rows,
@@ -199,16 +199,16 @@ def resource_to_rows(
             "addresses": address_rows,
             "tokens": search_token_rows(resource),
             "references": search_reference_rows(resource),
-            "match_keys": _match_key_rows(resource, context),
         },
     )
+    rows.children["match_keys"] = _match_key_rows(rows, context)
+    return rows
 
 
-def _match_key_rows(resource: dict[str, Any], context: MappingContext) -> list[dict[str, Any]]:
-    """The blocking keys Patient matching finds this patient under."""
-    record = record_from_resource(resource, phone_region=context.phone_region,
-                                  hash_ssn=context.cipher.search_hash,
-                                  mrn_system=context.mrn_system)
+def _match_key_rows(rows: RowSet, context: MappingContext) -> list[dict[str, Any]]:
+    """The blocking keys Patient matching finds this patient under (read off the rows just
+    made: phones are in E.164 and SSNs hashed there already)."""
+    record = record_from_rows(rows, mrn_system=context.mrn_system)
     return [{"position": position, "key": key}
             for position, key in enumerate(blocking_keys(record))]
 

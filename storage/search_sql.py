@@ -5,7 +5,7 @@ https://hl7.org/fhir/R4/search.html"""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -313,22 +313,30 @@ class SearchSql:
         low, high = self.main.c[backing.low], self.main.c[backing.high]
         q_low: Any = value.low
         q_high: Any = value.high
+        # date columns hold whole days: a query starting after midnight or ending before the
+        # day's last instant covers only part of its first or last day
+        starts_inside = ends_inside = False
         if backing.is_date:
             q_low, q_high = value.low.date(), value.high.date()
-        equal = and_(low >= q_low, high <= q_high)
+            starts_inside = value.low.time() != time.min
+            ends_inside = value.high.time() != time.max
+        equal = and_(low > q_low if starts_inside else low >= q_low,
+                     high < q_high if ends_inside else high <= q_high)
+        above: Condition = high >= q_high if ends_inside else high > q_high
+        below: Condition = low <= q_low if starts_inside else low < q_low
         prefix = value.prefix
         if prefix == "eq":
             return equal
         if prefix == "ne":
             return not_(equal)
         if prefix == "gt":
-            return and_(high > q_high)
+            return above
         if prefix == "lt":
-            return and_(low < q_low)
+            return below
         if prefix == "ge":
-            return or_(high > q_high, equal)
+            return or_(above, equal)
         if prefix == "le":
-            return or_(low < q_low, equal)
+            return or_(below, equal)
         if prefix == "sa":
             return and_(low > q_high)
         if prefix == "eb":

@@ -96,6 +96,8 @@ def parse_search(
         if _CONTROL.search(key) or _CONTROL.search(raw):
             raise InvalidRequest(f"Search parameter '{_CONTROL.sub('?', key)[:80]}' contains a "
                                  "control character")
+        if raw == "":  # "Empty parameters are not an error - they are just ignored"
+            continue
         if key.split(":")[0] in ("_include", "_revinclude"):
             include = _include(key, raw, resource_type, registry)
             if include is not None:

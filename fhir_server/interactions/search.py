@@ -47,7 +47,8 @@ async def search(
         for resource in page.resources
     ] + [
         {"fullUrl": f"{base_url}/{resource['resourceType']}/{resource['id']}",
-         "resource": subset(resource, summary=controls.summary, elements=controls.elements),
+         # "The list of elements does not apply to included resources" (search.html#elements)
+         "resource": subset(resource, summary=controls.summary, elements=[]),
          "search": {"mode": "include"}}
         for resource in page.included
     ]

@@ -328,3 +328,12 @@ def test_official_example_round_trips(client: TestClient, shared_data: Any, name
     meta = read.pop("meta")
     assert meta["versionId"] == "1"
     assert read == example
+
+
+def test_elements_do_not_apply_to_included_resources(client: TestClient) -> None:
+    _dataset(client)
+    bundle = client.get("/fhir/DocumentReference?_id=photo&_include=DocumentReference:subject"
+                        "&_elements=status").json()
+    matched, included = bundle["entry"]
+    assert set(matched["resource"]) <= {"resourceType", "id", "meta", "status"}
+    assert included["resource"]["name"] == [{"family": "Nguyen", "given": ["Ana"]}]

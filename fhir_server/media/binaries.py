@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fhir_server.errors import Gone, InvalidResource, Issue
 from fhir_server.media.policy import MediaPolicy
+from fhir_server.merging.guard import MergedInto, refuse_merged_references
 from fhir_server.search.query import SearchRequest
 from mappings.binary import BINARY_SEARCH, BinaryContent, BinaryMapping
 from mappings.search_backing import SearchParameter
@@ -51,8 +52,9 @@ class BinaryRepository:
     and reads."""
 
     def __init__(self, mapped: MappedRepository, store: BlobStore, policy: MediaPolicy,
-                 *, retain_unused: bool) -> None:
+                 *, retain_unused: bool, merged_into: MergedInto) -> None:
         self._mapped = mapped
+        self._merged_into = merged_into
         self.store = store
         self.policy = policy
         self._retain_unused = retain_unused
@@ -178,6 +180,7 @@ class BinaryRepository:
     # ----------------------------------------------------------------- staging
 
     async def _stage_json(self, resource: dict[str, Any]) -> StagedBlob:
+        await refuse_merged_references(resource, self._merged_into)
         data = resource.get("data")
         if not isinstance(data, str) or not data:
             raise InvalidResource(
@@ -198,10 +201,11 @@ class BinaryRepository:
     async def _stage_stream(self, content_type: str | None, chunks: AsyncIterable[bytes],
                             security_context: str | None) -> tuple[dict[str, Any], StagedBlob]:
         media_type = self.policy.declared_type(content_type)
-        staged = await self._stage(media_type, chunks)
         resource: dict[str, Any] = {"resourceType": "Binary", "contentType": media_type}
         if security_context:
             resource["securityContext"] = {"reference": security_context}
+            await refuse_merged_references(resource, self._merged_into)
+        staged = await self._stage(media_type, chunks)
         return resource, staged
 
     async def _stage(self, media_type: str, chunks: AsyncIterable[bytes]) -> StagedBlob:

@@ -36,7 +36,7 @@ def media_repositories(engine: AsyncEngine, catalog: SearchCatalog, context: Map
     policy = MediaPolicy(settings.max_upload_bytes, settings.allowed_media_type_set)
     binary_repository = BinaryRepository(
         mapped(TableRows(engine, binaries, BINARY_CHILD_TABLES), BinaryMapping()), store,
-        policy, retain_unused=settings.blob_retain_unused)
+        policy, retain_unused=settings.blob_retain_unused, merged_into=merged_into)
     documents = DocumentReferenceRepository(
         mapped(TableRows(engine, media_assets, MEDIA_ASSET_CHILD_TABLES),
                DocumentReferenceMapping()), binary_repository, merged_into)

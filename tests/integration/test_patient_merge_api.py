@@ -235,6 +235,12 @@ def test_after_a_merge_search_match_and_writes_leave_the_source_alone(client: Te
                           headers=FHIR_JSON)
     assert refused.status_code == 422
     assert "merged into Patient/tgt" in refused.json()["issue"][0]["diagnostics"]
+    binary = client.post("/fhir/Binary", content=PDF_BYTES, headers={
+        "Content-Type": "application/pdf", "X-Security-Context": "Patient/src"})
+    assert binary.status_code == 422
+    linked = client.put("/fhir/Patient/new", headers=FHIR_JSON, json=_patient(
+        "new", link=[{"other": {"reference": "Patient/src"}, "type": "seealso"}]))
+    assert linked.status_code == 422
     target = _read(client, "Patient/tgt")
     assert client.put("/fhir/Patient/tgt", json=target, headers=FHIR_JSON).status_code == 200
 

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from fhir_server.errors import MethodNotAllowed, PayloadTooLarge, RangeNotSatisfiable
+from fhir_server.errors import Gone, MethodNotAllowed, PayloadTooLarge, RangeNotSatisfiable
 from fhir_server.http import routes
 from fhir_server.http.negotiation import JSON_TYPES, response_format
 from fhir_server.http.preconditions import if_match_version, prefer_return
@@ -25,6 +25,7 @@ from fhir_server.media.documents import DocumentReferenceRepository
 from fhir_server.media.statistics import document_statistics
 from fhir_server.services import Services
 from mappings.patient import format_instant
+from storage.blobs import BlobMissing
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
@@ -113,6 +114,8 @@ async def _answer(request: Request, repository: BinaryRepository, file: BinaryFi
         return json_response(resource, 200, headers)
     if file.security_context:
         headers["X-Security-Context"] = file.security_context
+    if not await repository.store.exists(file.sha256):
+        raise Gone(f"Binary/{file.stored.resource_id}: the content is no longer kept")
     settings = _services(request).settings
     if settings.binary_redirect:
         url = await repository.store.presigned_url(
@@ -186,8 +189,12 @@ async def _download_url(request: Request, binary_id: str) -> Response:
     file = await repository.file(binary_id)
     seconds = services.settings.presign_seconds
     expires_at = int(time.time()) + seconds
-    url = await repository.store.presigned_url(
-        file.sha256, expires_seconds=seconds, content_type=file.content_type, filename=None)
+    try:
+        url = await repository.store.presigned_url(
+            file.sha256, expires_seconds=seconds, content_type=file.content_type,
+            filename=None)
+    except BlobMissing:
+        raise Gone(f"Binary/{binary_id}: the content is no longer kept") from None
     if url is None:
         token = download_links.sign(services.link_key, binary_id, file.stored.version_id,
                                     expires_at)
@@ -205,6 +212,8 @@ async def signed_download(request: Request) -> Response:
                                                   request.path_params["token"])
     repository = _binaries(request)
     file = await repository.file_version(binary_id, version_id)
+    if not await repository.store.exists(file.sha256):
+        raise Gone(f"Binary/{binary_id}: the content is no longer kept")
     return _stream(request, repository, file, {"Cache-Control": "private, no-store"})
 
 

@@ -5,6 +5,7 @@ flat), then committed under their hash unless the store holds them already."""
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from storage.blobs.base import (
     BlobEmpty,
@@ -23,14 +24,18 @@ __all__ = ["BlobEmpty", "BlobInfo", "BlobMissing", "BlobStore", "BlobTooLarge", 
 
 
 def blob_store_from_url(url: str | None, *, data_dir: Path) -> BlobStore:
-    """``None`` -> files under ``data_dir/blobs``; ``file:///path``; ``s3://bucket/prefix``."""
+    """The store FHIR_BLOB_URL names: ``None`` -> files under ``data_dir/blobs``;
+    ``file:///absolute/path``; ``s3://bucket/prefix``. ValueError for anything else."""
     if not url:
         return FileBlobStore(data_dir / "blobs")
-    if url.startswith("file://"):
-        return FileBlobStore(Path(url.removeprefix("file://")))
-    if url.startswith("s3://"):
-        bucket, _, prefix = url.removeprefix("s3://").partition("/")
-        if not bucket:
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        path = Path(unquote(parts.path))
+        if parts.netloc not in ("", "localhost") or not path.is_absolute():
+            raise ValueError(f"FHIR_BLOB_URL '{url}' is not file:///absolute/path")
+        return FileBlobStore(path)
+    if parts.scheme == "s3":
+        if not parts.netloc:
             raise ValueError(f"FHIR_BLOB_URL '{url}' names no bucket (s3://bucket/prefix)")
-        return S3BlobStore(bucket, prefix, staging_dir=data_dir / "staging")
+        return S3BlobStore(parts.netloc, parts.path, staging_dir=data_dir / "staging")
     raise ValueError(f"FHIR_BLOB_URL '{url}' is neither file:///path nor s3://bucket/prefix")

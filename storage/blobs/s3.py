@@ -1,14 +1,19 @@
 """Blobs as S3 objects ``<prefix>/<sha256>`` through boto3, encrypted at rest (SSE AES256).
 boto3 reads its own settings: AWS_ENDPOINT_URL_S3 (S3-compatible servers), AWS_ACCESS_KEY_ID,
-AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION. boto3 is synchronous: calls run in threads."""
+AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION. boto3 is synchronous: calls run in threads.
+
+On real S3 the credentials need s3:ListBucket besides Get/Put/DeleteObject: without it S3
+answers HEAD of an absent key with 403 instead of 404, and every commit fails."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import tempfile
 from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import boto3
 from boto3.s3.transfer import TransferConfig
@@ -21,9 +26,23 @@ TRANSFER = TransferConfig(multipart_threshold=8 * 1024 * 1024,
                           multipart_chunksize=8 * 1024 * 1024, max_concurrency=4)
 
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_UNSAFE_IN_QUOTES = re.compile(r'[^\x20-\x7e]|["\\]')
+
+
+def _error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
 def _missing(error: ClientError) -> bool:
-    code = str(error.response.get("Error", {}).get("Code", ""))
-    return code in ("404", "NoSuchKey", "NotFound")
+    return _error_code(error) in ("404", "NoSuchKey", "NotFound")
+
+
+def content_disposition(filename: str) -> str:
+    """``attachment`` with the name as an ASCII fallback and RFC 5987 UTF-8 (RFC 6266 4.3):
+    quotes, backslashes and control characters never reach the header."""
+    fallback = _UNSAFE_IN_QUOTES.sub("_", filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 class S3BlobStore:
@@ -34,6 +53,7 @@ class S3BlobStore:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.staging = staging_dir or Path(tempfile.gettempdir()) / "fhir-blob-staging"
+        self._owns_client = client is None
         self.client = client or boto3.client("s3", endpoint_url=endpoint_url,
                                              config=Config(signature_version="s3v4"))
 
@@ -61,6 +81,8 @@ class S3BlobStore:
         staged.path.unlink(missing_ok=True)
 
     async def exists(self, sha256: str) -> bool:
+        if not _SHA256.fullmatch(sha256):
+            return False
         try:
             await self.size(sha256)
         except BlobMissing:
@@ -68,10 +90,14 @@ class S3BlobStore:
         return True
 
     async def delete(self, sha256: str) -> None:
+        if not _SHA256.fullmatch(sha256):
+            return
         await asyncio.to_thread(self.client.delete_object, Bucket=self.bucket,
                                 Key=self.key_of(sha256))
 
     async def size(self, sha256: str) -> int:
+        if not _SHA256.fullmatch(sha256):
+            raise BlobMissing(sha256)
         try:
             head = await asyncio.to_thread(self.client.head_object, Bucket=self.bucket,
                                            Key=self.key_of(sha256))
@@ -83,6 +109,8 @@ class S3BlobStore:
 
     async def open(self, sha256: str, *, start: int = 0, end: int | None = None,
                    chunk_size: int = 256 * 1024) -> AsyncIterator[bytes]:
+        if not _SHA256.fullmatch(sha256):
+            raise BlobMissing(sha256)
         byte_range = f"bytes={start}-{'' if end is None else end}"
         try:
             response = await asyncio.to_thread(self.client.get_object, Bucket=self.bucket,
@@ -90,6 +118,8 @@ class S3BlobStore:
         except ClientError as exc:
             if _missing(exc):
                 raise BlobMissing(sha256) from None
+            if _error_code(exc) == "InvalidRange":
+                return  # starts past the end: no bytes, as from a file
             raise
         body = response["Body"]
         try:
@@ -103,13 +133,18 @@ class S3BlobStore:
 
     async def presigned_url(self, sha256: str, *, expires_seconds: int, content_type: str,
                             filename: str | None) -> str | None:
+        """A presigned GET (SigV4) that answers with the given type and, with a filename, as
+        an attachment; BlobMissing when the object is absent."""
+        if not await self.exists(sha256):
+            raise BlobMissing(sha256)
         params = {"Bucket": self.bucket, "Key": self.key_of(sha256),
                   "ResponseContentType": content_type}
         if filename:
-            params["ResponseContentDisposition"] = f'attachment; filename="{filename}"'
+            params["ResponseContentDisposition"] = content_disposition(filename)
         url: str = await asyncio.to_thread(self.client.generate_presigned_url, "get_object",
                                            Params=params, ExpiresIn=expires_seconds)
         return url
 
     async def close(self) -> None:
-        return None
+        if self._owns_client:
+            await asyncio.to_thread(self.client.close)

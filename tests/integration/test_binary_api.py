@@ -246,3 +246,15 @@ def test_official_examples_round_trip(client: TestClient, shared_data: Path, nam
     assert read == example
     raw = client.get(f"/fhir/Binary/{example['id']}")
     assert raw.content == sent_bytes and raw.headers["content-type"] == example["contentType"]
+
+
+def test_lost_bytes_answer_410_not_a_server_error(client: TestClient, settings: Settings) -> None:
+    created = _upload(client, PDF_BYTES)
+    for path in _blob_files(settings):
+        path.unlink()  # the store lost the bytes (an operator removed them)
+    assert client.get(f"/fhir/Binary/{created['id']}").status_code == 410
+    assert client.get(f"/fhir/Binary/{created['id']}", headers=FHIR_ACCEPT).status_code == 410
+    link = client.get(f"/fhir/Binary/{created['id']}/$download-url")
+    assert link.status_code == 200
+    url = link.json()["parameter"][0]["valueUrl"]
+    assert client.get(url.removeprefix("http://testserver")).status_code == 410

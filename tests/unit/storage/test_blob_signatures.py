@@ -19,7 +19,10 @@ HEADERS: dict[str, bytes] = {
                   b"\x84webmB\x87\x81\x04",
 }
 EXECUTABLES = [b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 40, b"MZ\x90\x00\x03\x00" + b"\x00" * 40,
-               b"#!/bin/sh\nrm -rf /\n", b"\xcf\xfa\xed\xfe\x07\x00\x00\x01" + b"\x00" * 40]
+               b"#!/bin/sh\nrm -rf /\n", b"\xcf\xfa\xed\xfe\x07\x00\x00\x01" + b"\x00" * 40,
+               b"\xce\xfa\xed\xfe\x07\x00\x00\x00" + b"\x00" * 40,
+               b"\xfe\xed\xfa\xce\x00\x00\x00\x12" + b"\x00" * 40,
+               b"\xca\xfe\xba\xbe\x00\x00\x00\x02" + b"\x00" * 40]
 
 
 def test_every_allowed_type_has_a_header_here() -> None:
@@ -53,3 +56,28 @@ def test_executables_never_match(head: bytes, declared: str) -> None:
 def test_unknown_bytes_match_nothing() -> None:
     assert not signature_matches("application/pdf", b"hello world, plain text")
     assert detected_type(b"") is None
+
+
+@pytest.mark.parametrize("media_type", sorted(HEADERS))
+def test_detected_type_names_the_allowed_type(media_type: str) -> None:
+    assert detected_type(HEADERS[media_type]) == media_type
+
+
+@pytest.mark.parametrize(("head", "expected"), [
+    (b"OggS\x00\x02" + b"\x00" * 22 + b"\x01\x1e\x01vorbis", "audio/ogg"),
+    (b"\x00\x00\x00\x20ftypM4A \x00\x00\x00\x00M4A mp42isom\x00\x00\x00\x00", "video/mp4"),
+    (b"\xff\xfb\x90\x64" + b"\x00" * 40, "audio/mpeg"),  # MPEG-1 layer III frame, no ID3
+    (b"\xff\xf3\x48\xc4" + b"\x00" * 40, "audio/mpeg"),  # MPEG-2 layer III frame
+])
+def test_detected_type_normalises_container_families(head: bytes, expected: str) -> None:
+    assert detected_type(head) == expected
+
+
+@pytest.mark.parametrize("head", [
+    b"\xff\xf1\x50\x80\x02\x1f\xfc" + b"\x00" * 40,  # AAC ADTS: layer 00
+    b"\xff\xff\xff\xff" + b"\x00" * 40,  # reserved bitrate and sample rate
+    b"\xff\xeb\x90\x64" + b"\x00" * 40,  # reserved MPEG version 01
+])
+def test_sync_bits_alone_are_not_mpeg_audio(head: bytes) -> None:
+    assert detected_type(head) != "audio/mpeg"
+    assert not signature_matches("audio/mpeg", head)

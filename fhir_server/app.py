@@ -22,6 +22,7 @@ from fhir_server.http.responses import error_response
 from fhir_server.http.routes import fhir_routes
 from fhir_server.matching.weights import MatchWeights
 from fhir_server.media.setup import media_repositories
+from fhir_server.messaging.setup import messaging_repositories
 from fhir_server.operations.match import PatientMatcher
 from fhir_server.operations.merge import MergeService
 from fhir_server.operations.merge_participants import participants
@@ -68,8 +69,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             matcher=PatientMatcher(engine, patients, context, load_weights(settings),
                                    candidate_limit=settings.match_candidate_limit),
             merger=MergeService(engine, patients, participants(context), settings.mrn_system),
-            repositories=media_repositories(engine, catalog, context, blob_store, settings,
-                                            patients.merged_into),
+            repositories={
+                **media_repositories(engine, catalog, context, blob_store, settings,
+                                     patients.merged_into),
+                **messaging_repositories(engine, catalog, context, patients.merged_into)},
             link_key=context.cipher.hash_key,
         )
         try:

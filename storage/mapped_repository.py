@@ -5,6 +5,7 @@ The mapping turns resources into rows and back; this class knows versions, not e
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
@@ -22,6 +23,8 @@ from storage.search_sql import SearchSql
 from storage.stored import RowConflict, SearchResults, StoredResource, VersionMoved, now
 
 WRITE_ATTEMPTS = 5
+BeforeWrite = Callable[[dict[str, Any]], Awaitable[None]]
+"""A check a resource must pass before any version of it is written (raises to refuse)."""
 CONDITIONAL_LIMIT = 2
 
 
@@ -40,8 +43,10 @@ class ResourceMapping(Protocol):
 
 class MappedRepository:
     def __init__(self, engine: AsyncEngine, rows: TableRows, mapping: ResourceMapping,
-                 catalog: SearchCatalog, *, phone_region: str, cipher: Any) -> None:
+                 catalog: SearchCatalog, *, phone_region: str, cipher: Any,
+                 before_write: BeforeWrite | None = None) -> None:
         self._engine = engine
+        self._before_write = before_write
         self.rows = rows
         self._mapping = mapping
         self._catalog = catalog
@@ -181,6 +186,8 @@ class MappedRepository:
         self, resource_id: str, resource: dict[str, Any], *, expected_version: int | None,
         method: str, facts: Any, in_transaction: InTransaction | None,
     ) -> StoredResource:
+        if self._before_write is not None:
+            await self._before_write(resource)
         moment = now()
         version_id = (expected_version or 0) + 1
         rows = self._mapping.to_rows(resource, resource_id=resource_id, version_id=version_id,

@@ -3,9 +3,9 @@ migrations and the tests see."""
 
 from __future__ import annotations
 
-from storage import media_tables, tables
+from storage import media_tables, messaging_tables, tables
 from storage.tables import metadata
 
-TABLE_MODULES = (tables, media_tables)
+TABLE_MODULES = (tables, media_tables, messaging_tables)
 
 __all__ = ["TABLE_MODULES", "metadata"]

@@ -96,3 +96,41 @@ def binary(**overrides: Any) -> dict[str, Any]:
                                 "data": base64.b64encode(PDF_BYTES).decode()}
     resource.update(overrides)
     return resource
+
+
+def communication_request(**overrides: Any) -> dict[str, Any]:
+    """An appointment reminder to send Patient/p-1 by SMS."""
+    resource: dict[str, Any] = {
+        "resourceType": "CommunicationRequest",
+        "identifier": [{"system": "urn:example:requests", "value": "req-1"}],
+        "status": "active",
+        "category": [{"coding": [{"system": "urn:prm:message-category", "code": "reminder"}]}],
+        "priority": "routine",
+        "medium": [{"coding": [{"system": "urn:prm:message-channel", "code": "sms"}]}],
+        "subject": {"reference": "Patient/p-1"},
+        "recipient": [{"reference": "Patient/p-1"}],
+        "payload": [{"contentString": "Your appointment is tomorrow at 10:00"}],
+        "occurrenceDateTime": "2024-05-02T09:00:00Z",
+        "authoredOn": "2024-05-01T12:00:00Z",
+        "requester": {"reference": "Practitioner/pr-1"},
+    }
+    resource.update(overrides)
+    return resource
+
+
+def communication(**overrides: Any) -> dict[str, Any]:
+    """The SMS that fulfilled the reminder."""
+    resource: dict[str, Any] = {
+        "resourceType": "Communication",
+        "identifier": [{"system": "urn:example:messages", "value": "msg-1"}],
+        "basedOn": [{"reference": "CommunicationRequest/req-1"}],
+        "status": "completed",
+        "medium": [{"coding": [{"system": "urn:prm:message-channel", "code": "sms"}]}],
+        "subject": {"reference": "Patient/p-1"},
+        "recipient": [{"reference": "Patient/p-1"}],
+        "sender": {"reference": "Organization/clinic"},
+        "sent": "2024-05-02T09:00:05Z",
+        "payload": [{"contentString": "Your appointment is tomorrow at 10:00"}],
+    }
+    resource.update(overrides)
+    return resource

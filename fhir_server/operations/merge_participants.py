@@ -16,6 +16,8 @@ from fhir_server.errors import InvalidResource
 from mappings import patient as patient_mapping
 from mappings.binary import SEARCH_ONLY as BINARY_SEARCH_ONLY
 from mappings.binary import BinaryContent, BinaryMapping
+from mappings.communication import COMMUNICATION, COMMUNICATION_REQUEST
+from mappings.communication_search import SEARCH_ONLY as MESSAGING_SEARCH_ONLY
 from mappings.document_reference import DocumentReferenceMapping
 from mappings.document_reference_search import SEARCH_ONLY as DOCUMENT_SEARCH_ONLY
 from mappings.patient import MappingContext, PatientRuleError
@@ -25,6 +27,12 @@ from storage.media_tables import (
     MEDIA_ASSET_CHILD_TABLES,
     binaries,
     media_assets,
+)
+from storage.messaging_tables import (
+    NOTIFICATION_REQUEST_CHILD_TABLES,
+    OUTBOUND_NOTIFICATION_CHILD_TABLES,
+    notification_requests,
+    outbound_notifications,
 )
 from storage.patient_rows import PATIENT_TABLES
 from storage.resource_rows import TableSet
@@ -92,8 +100,25 @@ def participants(context: MappingContext) -> dict[str, Participant]:
         return binary_mapping.to_rows(resource, resource_id=current.main["id"],
                                       version_id=version, last_updated=moment, facts=content)
 
+    def messaging_rows(mapping: Any) -> ToRows:
+        def to_rows(resource: dict[str, Any], version: int, moment: datetime,
+                    current: RowSet) -> RowSet:
+            return mapping.to_rows(resource, resource_id=current.main["id"],  # type: ignore[no-any-return]
+                                   version_id=version, last_updated=moment, facts=None)
+        return to_rows
+
+    request_tables = TableSet(notification_requests, NOTIFICATION_REQUEST_CHILD_TABLES)
+    message_tables = TableSet(outbound_notifications, OUTBOUND_NOTIFICATION_CHILD_TABLES)
     document_tables = TableSet(media_assets, MEDIA_ASSET_CHILD_TABLES)
     return {
+        "CommunicationRequest": Participant(
+            "CommunicationRequest", request_tables, COMMUNICATION_REQUEST.to_resource,
+            messaging_rows(COMMUNICATION_REQUEST), MESSAGING_SEARCH_ONLY,
+            _by_reference_rows(request_tables)),
+        "Communication": Participant(
+            "Communication", message_tables, COMMUNICATION.to_resource,
+            messaging_rows(COMMUNICATION), MESSAGING_SEARCH_ONLY,
+            _by_reference_rows(message_tables)),
         "Patient": Participant(
             "Patient", PATIENT_TABLES,
             lambda rows: patient_mapping.rows_to_resource(rows, context), patient_rows,

@@ -12,20 +12,33 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from fhir_server.http.routes import fhir_routes
-from tests.factories import FHIR_JSON, binary, document_reference, issue_codes, patient
+from tests.factories import (
+    FHIR_JSON,
+    binary,
+    communication,
+    communication_request,
+    document_reference,
+    issue_codes,
+    patient,
+)
 
 JSON_PATCH = "application/json-patch+json"
 SAMPLES: dict[str, Callable[[], dict[str, Any]]] = {
-    "Patient": patient, "DocumentReference": document_reference, "Binary": binary}
+    "Patient": patient, "DocumentReference": document_reference, "Binary": binary,
+    "Communication": communication, "CommunicationRequest": communication_request}
 # If-None-Exist criteria that select the sample, per resource type.
 SAMPLE_CRITERIA: dict[str, str] = {
     "Patient": "identifier=http://hospital.example.org/ids|A-1001",
     "DocumentReference": "identifier=urn:example:documents|doc-1",
+    "Communication": "identifier=urn:example:messages|msg-1",
+    "CommunicationRequest": "identifier=urn:example:requests|req-1",
 }
 # A JSON Patch per type that changes the sample (types declaring patch).
 PATCHES: dict[str, bytes] = {
     "Patient": b'[{"op": "replace", "path": "/gender", "value": "male"}]',
     "DocumentReference": b'[{"op": "replace", "path": "/description", "value": "Changed"}]',
+    "Communication": b'[{"op": "replace", "path": "/status", "value": "in-progress"}]',
+    "CommunicationRequest": b'[{"op": "replace", "path": "/status", "value": "on-hold"}]',
 }
 
 # Every route of fhir_server/http/routes.py -> the capability code it serves
@@ -64,6 +77,14 @@ DOCUMENT_SEARCH_VALUES: dict[str, str] = {
 SEARCH_VALUES: dict[str, dict[str, str]] = {
     "Patient": PATIENT_SEARCH_VALUES, "DocumentReference": DOCUMENT_SEARCH_VALUES,
     "Binary": {"_lastUpdated": "ge2000-01-01"},
+    "Communication": {"status": "completed", "subject": "Patient/p-1", "patient": "p-1",
+                      "medium": "urn:prm:message-channel|sms", "sent": "2024-05-02",
+                      "identifier": "urn:example:messages|msg-1",
+                      "based-on": "CommunicationRequest/req-1", "sender": "Organization/clinic"},
+    "CommunicationRequest": {"status": "active", "priority": "routine", "patient": "p-1",
+                             "occurrence": "2024-05-02", "authored": "2024-05",
+                             "medium": "sms", "identifier": "urn:example:requests|req-1",
+                             "requester": "Practitioner/pr-1", "category": "reminder"},
 }
 # A well-formed value per search parameter type, for names without a known match.
 SEARCH_TYPE_VALUES: dict[str, str] = {

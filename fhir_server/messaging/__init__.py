@@ -1,0 +1,1 @@
+"""Messaging: CommunicationRequest (the order to send) and Communication (what was sent)."""

@@ -1,0 +1,60 @@
+"""The shape most PRM mappings share: a few top-level elements owned by columns (a PRM edit of
+the column shows on the next read), derived PRM columns, search values, and a ``remainder``
+JSON keeping every other element, so a read returns what was written."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from mappings.elements import dump_json, load_json, order_keys
+from mappings.patient import format_instant
+from storage.row_set import RowSet
+
+SERVER_META_KEYS = ("versionId", "lastUpdated")
+
+
+@dataclass(frozen=True)
+class OwnedColumnsMapping:
+    resource_type: str
+    order: Sequence[str]
+    owned: dict[str, str]
+    """FHIR top-level key -> column that owns it (simple values only)."""
+    derive: Callable[[dict[str, Any]], dict[str, Any]]
+    """PRM and search columns derived from the resource (never read back)."""
+    children: Callable[[dict[str, Any]], dict[str, list[dict[str, Any]]]]
+
+    def to_rows(self, resource: dict[str, Any], *, resource_id: str, version_id: int,
+                last_updated: datetime) -> RowSet:
+        remainder = {key: value for key, value in resource.items()
+                     if key not in ("resourceType", "id", "meta", *self.owned)}
+        meta = {key: value for key, value in (resource.get("meta") or {}).items()
+                if key not in SERVER_META_KEYS}
+        if meta:
+            remainder["meta"] = meta
+        main: dict[str, Any] = {
+            "id": resource_id, "version_id": version_id, "last_updated": last_updated,
+            "deleted_at": None, "remainder": dump_json(remainder),
+            **{column: resource.get(key) for key, column in self.owned.items()},
+            **self.derive(resource),
+        }
+        return RowSet(main, self.children(resource))
+
+    def to_resource(self, rows: RowSet) -> dict[str, Any]:
+        main = rows.main
+        resource: dict[str, Any] = load_json(main["remainder"]) or {}
+        resource["resourceType"] = self.resource_type
+        resource["id"] = main["id"]
+        last_updated = main["last_updated"]
+        if not isinstance(last_updated, datetime):
+            last_updated = datetime.fromisoformat(last_updated)
+        meta = dict(resource.get("meta") or {})
+        meta["versionId"] = str(main["version_id"])
+        meta["lastUpdated"] = format_instant(last_updated)
+        resource["meta"] = order_keys(meta, SERVER_META_KEYS)
+        for key, column in self.owned.items():
+            if main.get(column) is not None:
+                resource[key] = main[column]
+        return order_keys(resource, self.order)

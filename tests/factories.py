@@ -99,7 +99,8 @@ def binary(**overrides: Any) -> dict[str, Any]:
 
 
 def communication_request(**overrides: Any) -> dict[str, Any]:
-    """An appointment reminder to send Patient/p-1 by SMS."""
+    """An appointment reminder to send Patient/p-1 by SMS (an override of None drops the
+    element)."""
     resource: dict[str, Any] = {
         "resourceType": "CommunicationRequest",
         "identifier": [{"system": "urn:example:requests", "value": "req-1"}],
@@ -115,7 +116,7 @@ def communication_request(**overrides: Any) -> dict[str, Any]:
         "requester": {"reference": "Practitioner/pr-1"},
     }
     resource.update(overrides)
-    return resource
+    return {key: value for key, value in resource.items() if value is not None}
 
 
 def communication(**overrides: Any) -> dict[str, Any]:
@@ -133,4 +134,4 @@ def communication(**overrides: Any) -> dict[str, Any]:
         "payload": [{"contentString": "Your appointment is tomorrow at 10:00"}],
     }
     resource.update(overrides)
-    return resource
+    return {key: value for key, value in resource.items() if value is not None}

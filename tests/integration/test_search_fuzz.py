@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mappings.communication_search import COMMUNICATION_REQUEST_SEARCH, COMMUNICATION_SEARCH
 from mappings.document_reference_search import DOCUMENT_REFERENCE_SEARCH
 from mappings.patient_search import PATIENT_SEARCH
 from tests.factories import FHIR_JSON, document_reference, patient
@@ -65,6 +66,26 @@ def test_random_document_search_is_never_a_server_error(
         client.post("/fhir/DocumentReference", json=document_reference(), headers=FHIR_JSON)
     encoded = urlencode([(name + modifier, value) for name, modifier, value in query])
     for path in ("/fhir/DocumentReference", "/fhir/Binary"):
+        response = client.get(f"{path}?{encoded}")
+        assert response.status_code < 500, (path, encoded, response.text)
+        assert response.json()["resourceType"] in ("Bundle", "OperationOutcome")
+
+
+MESSAGE_NAMES = [*COMMUNICATION_SEARCH, *COMMUNICATION_REQUEST_SEARCH, "_count", "_sort",
+                 "_include", "_revinclude", "subject:Patient.name", "based-on.status",
+                 "_has:Communication:based-on:status"]
+MESSAGE_QUERIES = st.lists(
+    st.tuples(st.sampled_from(MESSAGE_NAMES), st.sampled_from([*MODIFIERS, ":Patient"]),
+              DOCUMENT_VALUES), min_size=1, max_size=4)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(query=MESSAGE_QUERIES)
+def test_random_message_search_is_never_a_server_error(
+    client: TestClient, query: list[tuple[str, str, str]]
+) -> None:
+    encoded = urlencode([(name + modifier, value) for name, modifier, value in query])
+    for path in ("/fhir/Communication", "/fhir/CommunicationRequest"):
         response = client.get(f"{path}?{encoded}")
         assert response.status_code < 500, (path, encoded, response.text)
         assert response.json()["resourceType"] in ("Bundle", "OperationOutcome")

@@ -88,7 +88,7 @@ async def stage_to_file(chunks: AsyncIterable[bytes], directory: Path, *,
     head = b""
     pending = bytearray()
 
-    def write(file: BinaryIO, data: bytes) -> None:
+    def write(file: BinaryIO, data: bytes | bytearray) -> None:
         sha256.update(data)
         sha1.update(data)
         file.write(data)
@@ -105,11 +105,11 @@ async def stage_to_file(chunks: AsyncIterable[bytes], directory: Path, *,
                     head += chunk[:HEAD_BYTES - len(head)]
                 pending += chunk
                 if len(pending) >= WRITE_BYTES:
-                    await asyncio.to_thread(write, file, bytes(pending))
-                    pending.clear()
+                    full, pending = pending, bytearray()  # hand the buffer over, no copy
+                    await asyncio.to_thread(write, file, full)
             if size == 0:
                 raise BlobEmpty()
-            await asyncio.to_thread(_finish, file, write, bytes(pending))
+            await asyncio.to_thread(_finish, file, write, pending)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
@@ -117,7 +117,8 @@ async def stage_to_file(chunks: AsyncIterable[bytes], directory: Path, *,
     return StagedBlob(info, path)
 
 
-def _finish(file: BinaryIO, write: Callable[[BinaryIO, bytes], None], rest: bytes) -> None:
+def _finish(file: BinaryIO, write: Callable[[BinaryIO, bytes | bytearray], None],
+            rest: bytes | bytearray) -> None:
     if rest:
         write(file, rest)
     file.flush()

@@ -128,7 +128,9 @@ def test_staging_fifty_megabytes_keeps_python_memory_flat(tmp_path: Path) -> Non
     finally:
         tracemalloc.stop()
     assert staged.info.size == 200 * len(block)
-    assert peak < 5 * 1024 * 1024, f"peak Python allocations {peak / 1e6:.1f} MB"
+    # a MiB gathered per write, the previous one maybe still held by the worker thread:
+    # measured 2-5 MB, depending on scheduling
+    assert peak < 8 * 1024 * 1024, f"peak Python allocations {peak / 1e6:.1f} MB"
 
 
 def test_s3_objects_are_encrypted_at_rest(s3_bucket: str, tmp_path: Path) -> None:

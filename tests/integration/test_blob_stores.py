@@ -137,9 +137,11 @@ def test_malformed_hash_is_never_held(blob_store: BlobStore, key: str) -> None:
 
 def test_stage_commit_and_read_of_fifty_megabytes_keep_memory_flat(
         blob_store: BlobStore) -> None:
-    """Staging grows Python's peak by under 5 MB for 50 MB; the S3 upload and both reads stay
-    bounded by their part and chunk sizes (measured: about 8 MB for S3 multipart, 4 parts of
-    8 MiB read lazily from the file), far below the content."""
+    """Python's peak stays a few MB for 50 MB, whatever the size (measured the same at 200 MB).
+    Staging gathers a MiB per write in a worker thread; whether the previous MiB is still
+    referenced by that thread when the next is gathered depends on scheduling, so its peak
+    is 2.1, 3.2, 4.2 or (under CPU load, about 1 run in 10) 5.3 MB: hence 8 MiB here, not 5.
+    The S3 upload (boto3 multipart from the file) peaked at 7.7 MB for 50 MB, 8.9 for 200."""
     block = os.urandom(256 * 1024)
 
     async def fifty_mb() -> AsyncIterator[bytes]:
@@ -164,9 +166,9 @@ def test_stage_commit_and_read_of_fifty_megabytes_keep_memory_flat(
     finally:
         tracemalloc.stop()
     assert size == 200 * len(block)
-    assert staging_peak < 5 * 1024 * 1024, f"staging peak {staging_peak / 1e6:.1f} MB"
+    assert staging_peak < 8 * 1024 * 1024, f"staging peak {staging_peak / 1e6:.1f} MB"
     assert commit_peak < 16 * 1024 * 1024, f"commit peak {commit_peak / 1e6:.1f} MB"
-    assert read_peak < 5 * 1024 * 1024, f"read peak {read_peak / 1e6:.1f} MB"
+    assert read_peak < 8 * 1024 * 1024, f"read peak {read_peak / 1e6:.1f} MB"
 
 
 def test_file_store_keeps_blobs_private_under_two_level_fan_out(tmp_path: Path) -> None:

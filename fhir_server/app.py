@@ -26,6 +26,7 @@ from fhir_server.messaging.setup import messaging_repositories
 from fhir_server.operations.match import PatientMatcher
 from fhir_server.operations.merge import MergeService
 from fhir_server.operations.merge_participants import participants
+from fhir_server.operations.merge_provenance import ProvenanceRepository
 from fhir_server.services import Services
 from fhir_server.settings import Settings
 from mappings.patient import MappingContext, format_instant
@@ -72,7 +73,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             repositories={
                 **media_repositories(engine, catalog, context, blob_store, settings,
                                      patients.merged_into),
-                **messaging_repositories(engine, catalog, context, patients.merged_into)},
+                **messaging_repositories(engine, catalog, context, patients.merged_into),
+                "Provenance": ProvenanceRepository(engine)},
             link_key=context.cipher.hash_key,
         )
         try:

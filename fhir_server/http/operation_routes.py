@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from fhir_server.errors import InvalidRequest
+from fhir_server.errors import InvalidRequest, MethodNotAllowed
 from fhir_server.http import routes
 from fhir_server.http.body import read_body
 from fhir_server.http.negotiation import check_body_type, response_format
@@ -86,8 +86,14 @@ async def unmerge_posted(request: Request) -> Response:
     return json_response(await _services(request).merger.unmerge(merge_id, source))
 
 
+async def patch_provenance(request: Request) -> Response:
+    raise MethodNotAllowed("Provenance is read-only here: it records merges, PATCH is not "
+                           "allowed", headers={"Allow": "GET, HEAD"})
+
+
 def operation_routes(prefix: str = "/fhir") -> list[Route]:
     return [
+        Route(prefix + "/Provenance/{resource_id}", patch_provenance, methods=["PATCH"]),
         Route(prefix + "/Patient/$merge", merge_posted, methods=["POST"]),
         Route(prefix + "/Patient/$unmerge", unmerge_posted, methods=["POST"]),
         Route(prefix + "/Patient/$match", match_posted, methods=["POST"]),

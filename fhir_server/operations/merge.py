@@ -130,8 +130,7 @@ class MergeService:
         if source_id == target_id:
             raise UnprocessableEntity("$merge source and target are the same patient "
                                       f"(Patient/{source_id})")
-        async with self._engine.connect() as connection:
-            changes = await self._plan(connection, source_id, target_id, inputs.result)
+        changes = await self._prepare(source_id, target_id, inputs.result)
         merge_id = None
         if not inputs.preview:
             merge_id = str(uuid.uuid4())
@@ -151,6 +150,13 @@ class MergeService:
                                "while the merge was being written (another merge?); nothing "
                                "was merged") from None
         return _merge_answer(inputs, changes, source_id, target_id, merge_id)
+
+    async def _prepare(self, source_id: str, target_id: str,
+                       result: dict[str, Any] | None) -> list[Change]:
+        """What the merge would change, read outside the write transaction (which then
+        re-checks that nothing moved meanwhile)."""
+        async with self._engine.connect() as connection:
+            return await self._plan(connection, source_id, target_id, result)
 
     async def _resolve(self, side: str, reference: str | None,
                        identifiers: list[dict[str, Any]]) -> str:
@@ -265,8 +271,11 @@ class MergeService:
                 if conflicts:
                     raise Conflict("$unmerge is not safe: " + "; ".join(conflicts))
                 await self._write(connection, changes, moment)
+                detail["undone"] = [f"{c.participant.resource_type}/{c.resource_id}/_history/"
+                                    f"{c.version_before + 1}" for c in changes]
                 await connection.execute(update(patient_merges).where(
-                    patient_merges.c.id == record["id"]).values(status=UNDONE, undone_at=moment))
+                    patient_merges.c.id == record["id"]).values(
+                        status=UNDONE, undone_at=moment, detail=orjson.dumps(detail).decode()))
         except VersionMoved:
             raise Conflict("A resource changed while the merge was being undone; try again") \
                 from None

@@ -25,7 +25,10 @@ from tests.factories import (
 JSON_PATCH = "application/json-patch+json"
 SAMPLES: dict[str, Callable[[], dict[str, Any]]] = {
     "Patient": patient, "DocumentReference": document_reference, "Binary": binary,
-    "Communication": communication, "CommunicationRequest": communication_request}
+    "Communication": communication, "CommunicationRequest": communication_request,
+    "Provenance": lambda: {"resourceType": "Provenance", "recorded": "2024-01-01T00:00:00Z",
+                           "target": [{"reference": "Patient/x"}],
+                           "agent": [{"who": {"display": "x"}}]}}
 # If-None-Exist criteria that select the sample, per resource type.
 SAMPLE_CRITERIA: dict[str, str] = {
     "Patient": "identifier=http://hospital.example.org/ids|A-1001",
@@ -81,6 +84,7 @@ SEARCH_VALUES: dict[str, dict[str, str]] = {
                       "medium": "urn:prm:message-channel|sms", "sent": "2024-05-02",
                       "identifier": "urn:example:messages|msg-1",
                       "based-on": "CommunicationRequest/req-1", "sender": "Organization/clinic"},
+    "Provenance": {},
     "CommunicationRequest": {"status": "active", "priority": "routine", "patient": "p-1",
                              "occurrence": "2024-05-02", "authored": "2024-05",
                              "medium": "sms", "identifier": "urn:example:requests|req-1",
@@ -116,12 +120,27 @@ def _declared(resource: dict[str, Any]) -> set[str]:
 
 
 def _create(client: TestClient, resource_type: str) -> str:
+    if resource_type == "Provenance":  # read-only: made by a merge
+        return _merge_provenance(client)
     sample = SAMPLES.get(resource_type)
     assert sample is not None, f"no sample {resource_type} in SAMPLES: add one to check it"
     response = client.post(f"/fhir/{resource_type}", json=sample(), headers=FHIR_JSON)
     assert response.status_code == 201, response.text
     resource_id: str = response.json()["id"]
     return resource_id
+
+
+def _merge_provenance(client: TestClient) -> str:
+    ids = [client.post("/fhir/Patient", json=patient(), headers=FHIR_JSON).json()["id"]
+           for _ in range(2)]
+    response = client.post("/fhir/Patient/$merge", headers=FHIR_JSON, json={
+        "resourceType": "Parameters", "parameter": [
+            {"name": "source-patient", "valueReference": {"reference": f"Patient/{ids[0]}"}},
+            {"name": "target-patient", "valueReference": {"reference": f"Patient/{ids[1]}"}}]})
+    assert response.status_code == 200, response.text
+    merge_id: str = next(p["valueString"] for p in response.json()["parameter"]
+                         if p["name"] == "merge")
+    return merge_id
 
 
 def _patch_gender(client: TestClient, path: str, content_type: str) -> Response:
@@ -389,7 +408,9 @@ def test_route_table_matches_the_fhir_router() -> None:
 
 
 # Interactions a type refuses although the generic route table has them (405 answers).
-REFUSED: dict[str, set[str]] = {"Binary": {"patch"}}
+REFUSED: dict[str, set[str]] = {
+    "Binary": {"patch"},
+    "Provenance": {"create", "update", "patch", "delete", "history-instance", "history-type"}}
 
 
 def test_every_served_interaction_is_declared(client: TestClient) -> None:

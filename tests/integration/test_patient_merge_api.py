@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy.engine import Engine
 
+from fhir_server.operations.merge import parse_merge
 from tests.conftest import empty_tables
 from tests.factories import FHIR_JSON, PDF_BYTES
 
@@ -307,3 +308,52 @@ def test_merge_then_undo_leaves_every_resource_as_it_was(
         now = _read(client, path)
         assert {k: v for k, v in now.items() if k != "meta"} == \
             {k: v for k, v in before[path].items() if k != "meta"}, path
+
+
+def test_each_merge_and_undo_is_a_provenance(client: TestClient) -> None:
+    _scene(client)
+    answer = _merge(client, source_patient="Patient/src", target_patient="Patient/tgt")
+    merge_id = _parameter(answer, "merge")["valueString"]
+    provenance = _read(client, f"Provenance/{merge_id}")
+    targets = [t["reference"] for t in provenance["target"]]
+    assert targets[:2] == ["Patient/src/_history/2", "Patient/tgt/_history/2"]
+    assert "DocumentReference/doc/_history/2" in targets
+    assert provenance["activity"]["coding"][0]["code"] == "merge"
+    assert provenance["entity"] == [{"role": "revision",
+                                     "what": {"reference": "Patient/src/_history/1"}}]
+    assert provenance["agent"][0]["who"]["display"].startswith("client ")
+    found = client.get("/fhir/Provenance?target=Patient/src").json()
+    assert [e["resource"]["id"] for e in found["entry"]] == [merge_id]
+    _unmerge(client, merge=merge_id)
+    undo = _read(client, f"Provenance/{merge_id}-undo")
+    assert undo["activity"]["coding"][0]["code"] == "unmerge"
+    assert "Patient/src/_history/3" in [t["reference"] for t in undo["target"]]
+    found = client.get("/fhir/Provenance?patient=Patient/tgt").json()
+    assert {e["resource"]["id"] for e in found["entry"]} == {merge_id, f"{merge_id}-undo"}
+    assert client.delete(f"/fhir/Provenance/{merge_id}").status_code == 405
+    assert client.get("/fhir/Provenance/unknown").status_code == 404
+
+
+def test_a_merge_overtaken_between_plan_and_write_is_409(client: TestClient,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two merges of one source: the second plans, the first commits meanwhile, the second's
+    write then finds the source moved on and answers 409; nothing of it is written."""
+    _scene(client)
+    services = client.app.state.services  # type: ignore[attr-defined]
+    merger = services.merger
+    original_prepare = merger._prepare
+    raced = {"done": False}
+
+    async def plan_then_lose_the_race(*args: Any, **kwargs: Any) -> Any:
+        changes = await original_prepare(*args, **kwargs)
+        if not raced["done"]:
+            raced["done"] = True
+            await merger.merge(parse_merge(_parameters(source_patient="Patient/src",
+                                                       target_patient="Patient/kin")))
+        return changes
+
+    monkeypatch.setattr(merger, "_prepare", plan_then_lose_the_race)
+    body = _merge(client, 409, source_patient="Patient/src", target_patient="Patient/tgt")
+    assert body["resourceType"] == "OperationOutcome"
+    assert _read(client, "DocumentReference/doc")["subject"] == {"reference": "Patient/kin"}
+    assert _read(client, "Patient/tgt")["meta"]["versionId"] == "1"

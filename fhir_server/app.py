@@ -69,7 +69,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             ),
             matcher=PatientMatcher(engine, patients, context, load_weights(settings),
                                    candidate_limit=settings.match_candidate_limit),
-            merger=MergeService(engine, patients, participants(context), settings.mrn_system),
+            merger=MergeService(engine, patients, participants(context), settings.mrn_system,
+                                context.cipher.search_hash),
             repositories={
                 **media_repositories(engine, catalog, context, blob_store, settings,
                                      patients.merged_into),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,7 +26,7 @@ from fhir_server.merging import plan
 from fhir_server.merging.references import Path, restore, rewrite
 from fhir_server.operations.merge_participants import Participant
 from fhir_server.validation.resource import validate_resource
-from storage.history import HistoryEntry
+from storage.history import HistoryEntry, read_version
 from storage.patient_repository import PatientRepository
 from storage.resource_rows import BATCH, select_rows, write_versions
 from storage.row_set import RowSet
@@ -115,7 +116,9 @@ class Change:
 
 class MergeService:
     def __init__(self, engine: AsyncEngine, patients: PatientRepository,
-                 participants: dict[str, Participant], mrn_system: str) -> None:
+                 participants: dict[str, Participant], mrn_system: str,
+                 hash_value: Callable[[str], str]) -> None:
+        self._hash = hash_value
         self._engine = engine
         self._patients = patients
         self._participants = participants
@@ -144,7 +147,7 @@ class MergeService:
                     await connection.execute(insert(patient_merges).values(
                         id=merge_id, source_id=source_id, target_id=target_id, status=MERGED,
                         merged_at=moment, requested_by=requested_by,
-                        detail=orjson.dumps(_detail(changes)).decode()))
+                        detail=orjson.dumps(_detail(changes, self._hash)).decode()))
             except (VersionMoved, IntegrityError):
                 raise Conflict(f"Patient/{source_id} or a resource referring to it changed "
                                "while the merge was being written (another merge?); nothing "
@@ -286,6 +289,17 @@ class MergeService:
                                f"restored; {len(changes) - 2} resources referring to it again"}]}},
             {"name": "result", "resource": changes[0].after}]}
 
+    def _without_added(self, target: dict[str, Any], added: list[dict[str, Any]],
+                       added_link: dict[str, Any]) -> dict[str, Any]:
+        """The target without the identifiers (``use`` old, matched by system and keyed hash)
+        and the link the merge added."""
+        wanted = {(entry["system"], entry["value_hash"]) for entry in added}
+        copied = [identifier for identifier in target.get("identifier") or []
+                  if identifier.get("use") == "old"
+                  and (identifier.get("system"), self._hash(str(identifier.get("value"))))
+                  in wanted]
+        return plan.without_added(target, copied, added_link)
+
     async def _merge_record(self, connection: AsyncConnection, merge_id: str | None,
                             source: str | None) -> dict[str, Any]:
         statement = select(patient_merges)
@@ -316,13 +330,16 @@ class MergeService:
         if source_rows.main["version_id"] != detail["source"]["version_after"]:
             conflicts.append(f"Patient/{source_id} changed after the merge (version "
                              f"{source_rows.main['version_id']})")
-        before = orjson.loads(detail["source"]["before"])
+        entry = await read_version(connection, "Patient", source_id,
+                                   detail["source"]["version_before"])
+        if entry is None or entry.snapshot is None:
+            raise Conflict(f"Patient/{source_id}: the version before the merge is not kept")
+        before = patients.to_resource(RowSet.from_snapshot(entry.snapshot))
         changes.append(Change(patients, source_rows, before, merged_into=None,
                               sets_merged_into=True))
         added = detail["target"]["added"]
-        changes.append(Change(patients, target_rows,
-                              plan.without_added(patients.to_resource(target_rows),
-                                                 added["identifiers"], added["link"])))
+        changes.append(Change(patients, target_rows, self._without_added(
+            patients.to_resource(target_rows), added["identifiers"], added["link"])))
         by_type: dict[str, list[dict[str, Any]]] = {}
         for moved in detail["moved"]:
             by_type.setdefault(moved["type"], []).append(moved)
@@ -347,15 +364,22 @@ class MergeService:
         return changes, conflicts
 
 
-def _detail(changes: list[Change]) -> dict[str, Any]:
+def _detail(changes: list[Change], hash_value: Callable[[str], str]) -> dict[str, Any]:
+    """The merge record: versions and places only, no demographics (the source's image
+    before the merge is its history version; the identifiers copied to the target are kept
+    as keyed hashes, so no SSN is ever written in clear)."""
     source, target, *moved = changes
+    added = target.added or {"identifiers": [], "link": None}
     return {
         "source": {"version_before": source.version_before,
-                   "version_after": source.version_before + 1,
-                   "before": orjson.dumps(source.participant.to_resource(source.before)).decode()},
+                   "version_after": source.version_before + 1},
         "target": {"version_before": target.version_before,
                    "version_after": target.version_before + 1,
-                   "added": target.added},
+                   "added": {"identifiers": [
+                       {"system": identifier.get("system"),
+                        "value_hash": hash_value(str(identifier.get("value")))}
+                       for identifier in added["identifiers"]],
+                       "link": added["link"]}},
         "moved": [{"type": change.participant.resource_type, "id": change.resource_id,
                    "version_before": change.version_before,
                    "version_after": change.version_before + 1,

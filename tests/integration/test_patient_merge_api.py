@@ -13,9 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from fhir_server.operations.merge import parse_merge
+from storage.tables import patient_merges
 from tests.conftest import empty_tables
 from tests.factories import FHIR_JSON, PDF_BYTES
 
@@ -357,3 +359,15 @@ def test_a_merge_overtaken_between_plan_and_write_is_409(client: TestClient,
     assert body["resourceType"] == "OperationOutcome"
     assert _read(client, "DocumentReference/doc")["subject"] == {"reference": "Patient/kin"}
     assert _read(client, "Patient/tgt")["meta"]["versionId"] == "1"
+
+
+def test_the_merge_record_keeps_no_ssn_in_clear(client: TestClient, engine: Engine) -> None:
+    _scene(client)
+    _merge(client, source_patient="Patient/src", target_patient="Patient/tgt")
+    with engine.connect() as connection:
+        details = [row[0] for row in connection.execute(select(patient_merges.c.detail))]
+    assert details and not any("6789" in detail or "123-45" in detail for detail in details)
+    _unmerge(client, source="src")
+    target = _read(client, "Patient/tgt")
+    assert not [i for i in target.get("identifier", []) if i.get("use") == "old"]
+    assert any(i.get("value") == "123-45-6789" for i in _read(client, "Patient/src")["identifier"])

@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -31,15 +32,10 @@ from benchmarks.processes import Server
 from benchmarks.report import format_table
 from benchmarks.run import _terminate
 from benchmarks.search import start_fhir_server
-from fhir_server.app import load_weights
 from fhir_server.matching.keys import query_keys
-from fhir_server.operations.match import PatientMatcher
+from fhir_server.operations.match_scan import open_matching
 from fhir_server.settings import Settings
-from mappings.patient import MappingContext
-from storage.crypto import load_cipher
-from storage.database import create_engine, open_patient_rows
 from storage.match_candidates import candidate_ids
-from storage.patient_repository import PatientRepository
 from storage.patient_rows_pg import conninfo
 
 HEADERS = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
@@ -61,26 +57,16 @@ def sample_ids(database_url: str, count: int, seed: int) -> tuple[list[str], int
     return ids[:count], int(total[0]) if total else 0
 
 
-async def mean_candidates(database_url: str, queries: list[dict[str, object]]) -> float:
+async def mean_candidates(database_url: str, queries: list[dict[str, Any]]) -> float:
     settings = Settings(database_url=database_url)
-    engine = create_engine(settings)
-    rows = await open_patient_rows(settings, engine)
-    try:
-        context = MappingContext(cipher=load_cipher(settings),
-                                 phone_region=settings.phone_default_region,
-                                 mrn_system=settings.mrn_system)
-        matcher = PatientMatcher(engine, PatientRepository(engine, rows, context), context,
-                                 load_weights(settings),
-                                 candidate_limit=settings.match_candidate_limit)
+    async with open_matching(settings) as matching:
         counts = []
         for query in queries:
-            ids, _ = await candidate_ids(engine, query_keys(matcher.record(query)),  # type: ignore[arg-type]
+            ids, _ = await candidate_ids(matching.engine,
+                                         query_keys(matching.matcher.record(query)),
                                          limit=settings.match_candidate_limit)
             counts.append(len(ids))
-        return statistics.fmean(counts) if counts else 0.0
-    finally:
-        await rows.close()
-        await engine.dispose()
+    return statistics.fmean(counts) if counts else 0.0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,10 +20,9 @@ from fhir_server.http.media_routes import media_routes
 from fhir_server.http.operation_routes import operation_routes
 from fhir_server.http.responses import error_response
 from fhir_server.http.routes import fhir_routes
-from fhir_server.matching.weights import MatchWeights
 from fhir_server.media.setup import media_repositories
 from fhir_server.messaging.setup import messaging_repositories
-from fhir_server.operations.match import PatientMatcher
+from fhir_server.operations.match import PatientMatcher, load_weights
 from fhir_server.operations.merge import MergeService
 from fhir_server.operations.merge_participants import participants
 from fhir_server.operations.merge_provenance import ProvenanceRepository
@@ -124,14 +123,6 @@ def _install_error_handlers(app: FastAPI) -> None:
         logger.exception("unexpected error on %s %s", request.method, request.url.path)
         return error_response(FhirError("The server failed to process the request; "
                                         "the failure is logged"))
-
-
-def load_weights(settings: Settings) -> MatchWeights:
-    """The matching weights ``FHIR_MATCH_WEIGHTS`` names (``fhir-server match train``
-    writes them), else the shipped defaults."""
-    if settings.match_weights is None:
-        return MatchWeights()
-    return MatchWeights.from_file(settings.match_weights)
 
 
 def app_from_environment() -> FastAPI:

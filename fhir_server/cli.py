@@ -39,37 +39,22 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _match_command(arguments: argparse.Namespace, settings: Settings) -> int:
-    from fhir_server.app import load_weights
-    from fhir_server.operations.match import PatientMatcher
-    from fhir_server.operations.match_scan import scan, train, write_pairs
-    from mappings.patient import MappingContext
-    from storage.crypto import load_cipher
-    from storage.database import create_engine, open_patient_rows
-    from storage.patient_repository import PatientRepository
+    from fhir_server.operations.match_scan import open_matching, scan, train, write_pairs
 
-    engine = create_engine(settings)
-    rows = await open_patient_rows(settings, engine)
-    try:
-        context = MappingContext(cipher=load_cipher(settings),
-                                 phone_region=settings.phone_default_region,
-                                 mrn_system=settings.mrn_system)
-        patients = PatientRepository(engine, rows, context)
-        matcher = PatientMatcher(engine, patients, context, load_weights(settings),
-                                 candidate_limit=settings.match_candidate_limit)
+    async with open_matching(settings) as matching:
         if arguments.action == "scan":
-            pairs = await scan(engine, patients, matcher, minimum=arguments.min_grade)
+            pairs = await scan(matching.engine, matching.patients, matching.matcher,
+                               minimum=arguments.min_grade)
             write_pairs(pairs, arguments.output)
             print(f"{len(pairs):,} pairs graded {arguments.min_grade} or better",
                   file=sys.stderr)
             return 0
-        weights, used = await train(engine, patients, matcher, sample=arguments.sample)
-        arguments.output.write_bytes(weights.to_json())
-        print(f"weights estimated from {used:,} candidate pairs written to {arguments.output};"
-              f" set FHIR_MATCH_WEIGHTS={arguments.output} to use them", file=sys.stderr)
-        return 0
-    finally:
-        await rows.close()
-        await engine.dispose()
+        weights, used = await train(matching.engine, matching.patients, matching.matcher,
+                                    sample=arguments.sample)
+    arguments.output.write_bytes(weights.to_json())
+    print(f"weights estimated from {used:,} candidate pairs written to {arguments.output};"
+          f" set FHIR_MATCH_WEIGHTS={arguments.output} to use them", file=sys.stderr)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,8 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from mappings.document_reference_search import common_parameters
-from mappings.elements import dump_json, load_json, order_keys
-from mappings.patient import format_instant
+from mappings.elements import dump_json, load_json, order_keys, remainder_of, with_server_meta
 from mappings.search_backing import SearchParameter
 from mappings.search_rows import TokenRows
 from storage.row_set import RowSet
@@ -19,7 +18,6 @@ from storage.row_set import RowSet
 RESOURCE_TYPE = "Binary"
 ORDER = ("resourceType", "id", "meta", "implicitRules", "language", "contentType",
          "securityContext", "data")
-SERVER_META_KEYS = ("versionId", "lastUpdated")
 BINARY_SEARCH: dict[str, SearchParameter] = common_parameters()
 SEARCH_ONLY = frozenset({"tokens", "references"})
 _PLAIN_REFERENCE = re.compile(r"^[A-Z][A-Za-z]{1,63}/[A-Za-z0-9\-.]{1,64}$")
@@ -35,12 +33,7 @@ class BinaryContent:
 
 def resource_to_rows(resource: dict[str, Any], *, resource_id: str, version_id: int,
                      last_updated: datetime, content: BinaryContent) -> RowSet:
-    remainder = {key: value for key, value in resource.items()
-                 if key not in ("resourceType", "id", "meta", "contentType", "data")}
-    meta = {key: value for key, value in (resource.get("meta") or {}).items()
-            if key not in SERVER_META_KEYS}
-    if meta:
-        remainder["meta"] = meta
+    remainder = remainder_of(resource, ("resourceType", "id", "contentType", "data"))
     security_context = None
     context = resource.get("securityContext")
     if isinstance(context, dict) and set(context) == {"reference"} \
@@ -63,13 +56,7 @@ def rows_to_resource(rows: RowSet) -> dict[str, Any]:
     resource: dict[str, Any] = load_json(main["remainder"]) or {}
     resource["resourceType"] = RESOURCE_TYPE
     resource["id"] = main["id"]
-    meta = dict(resource.get("meta") or {})
-    last_updated = main["last_updated"]
-    if not isinstance(last_updated, datetime):
-        last_updated = datetime.fromisoformat(last_updated)
-    meta["versionId"] = str(main["version_id"])
-    meta["lastUpdated"] = format_instant(last_updated)
-    resource["meta"] = order_keys(meta, ("versionId", "lastUpdated"))
+    with_server_meta(resource, main)
     resource["contentType"] = main["content_type"]
     if main.get("security_context"):
         resource["securityContext"] = {"reference": main["security_context"]}

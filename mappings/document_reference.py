@@ -22,9 +22,8 @@ from mappings.document_reference_search import (
     search_reference_rows,
     search_token_rows,
 )
-from mappings.elements import dump_json, load_json, order_keys
+from mappings.elements import dump_json, load_json, order_keys, remainder_of, with_server_meta
 from mappings.fhir_dates import DateValueError, date_range
-from mappings.patient import format_instant
 from storage.row_set import RowSet
 from terminology import systems
 from terminology.document_categories import prm_category
@@ -38,7 +37,6 @@ ORDER = (
     "description", "securityLabel", "content", "context",
 )
 COLUMN_OWNED = {"status": "status", "docStatus": "doc_status", "description": "description"}
-SERVER_META_KEYS = ("versionId", "lastUpdated")
 _PATIENT_REFERENCE = re.compile(r"^Patient/([A-Za-z0-9\-.]{1,64})$")
 _BINARY_URL = re.compile(r"^Binary/([A-Za-z0-9\-.]{1,64})$")
 
@@ -85,13 +83,7 @@ def resource_to_rows(
     """The rows for ``resource``; ``sha256_of`` maps the Binary ids its attachments point at to
     their content hashes (the PRM's file columns)."""
     check_rules(resource)
-    remainder = {key: value for key, value in resource.items()
-                 if key not in ("resourceType", "id", *COLUMN_OWNED)}
-    meta = {key: value for key, value in (resource.get("meta") or {}).items()
-            if key not in SERVER_META_KEYS}
-    remainder.pop("meta", None)
-    if meta:
-        remainder["meta"] = meta
+    remainder = remainder_of(resource, ("resourceType", "id", *COLUMN_OWNED))
     subject = resource.get("subject")
     patient_id = None
     if isinstance(subject, dict) and set(subject) == {"reference"}:
@@ -138,10 +130,7 @@ def rows_to_resource(rows: RowSet) -> dict[str, Any]:
     resource: dict[str, Any] = load_json(main["remainder"]) or {}
     resource["resourceType"] = RESOURCE_TYPE
     resource["id"] = main["id"]
-    meta = dict(resource.get("meta") or {})
-    meta["versionId"] = str(main["version_id"])
-    meta["lastUpdated"] = format_instant(_as_datetime(main["last_updated"]))
-    resource["meta"] = order_keys(meta, ("versionId", "lastUpdated"))
+    with_server_meta(resource, main)
     for key, column in COLUMN_OWNED.items():
         if main.get(column) is not None:
             resource[key] = main[column]
@@ -157,10 +146,6 @@ def _instant(value: Any) -> datetime | None:
         return date_range(value)[0]
     except DateValueError:
         return None
-
-
-def _as_datetime(value: Any) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
 
 

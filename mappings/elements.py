@@ -8,6 +8,30 @@ from typing import Any
 
 import orjson
 
+from mappings.fhir_dates import as_datetime, format_instant
+
+SERVER_META_KEYS = ("versionId", "lastUpdated")
+"""``meta`` elements the server sets on every version (never kept in a remainder)."""
+
+
+def remainder_of(resource: Mapping[str, Any], owned: Iterable[str]) -> dict[str, Any]:
+    """The top-level elements no column owns, ``meta`` without its server-set elements."""
+    skipped = {*owned, "meta"}
+    remainder = {key: value for key, value in resource.items() if key not in skipped}
+    meta = {key: value for key, value in (resource.get("meta") or {}).items()
+            if key not in SERVER_META_KEYS}
+    if meta:
+        remainder["meta"] = meta
+    return remainder
+
+
+def with_server_meta(resource: dict[str, Any], main: Mapping[str, Any]) -> None:
+    """Set ``meta.versionId`` and ``meta.lastUpdated`` from a main row (first in ``meta``)."""
+    meta = dict(resource.get("meta") or {})
+    meta["versionId"] = str(main["version_id"])
+    meta["lastUpdated"] = format_instant(as_datetime(main["last_updated"]))
+    resource["meta"] = order_keys(meta, SERVER_META_KEYS)
+
 
 def dump_json(value: Any) -> str | None:
     """JSON text for a column, or None for an absent/empty value."""

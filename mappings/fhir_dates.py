@@ -66,3 +66,18 @@ def _offset(zone: str) -> timedelta:
 
 def _utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC)
+
+
+def format_instant(moment: datetime) -> str:
+    """FHIR instant with millisecond precision in UTC (``2026-01-02T03:04:05.678Z``)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def as_datetime(value: object) -> datetime:
+    """A datetime column value, or its ISO text as a history snapshot keeps it."""
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))

@@ -9,11 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from mappings.elements import dump_json, load_json, order_keys
-from mappings.patient import format_instant
+from mappings.elements import dump_json, load_json, order_keys, remainder_of, with_server_meta
 from storage.row_set import RowSet
-
-SERVER_META_KEYS = ("versionId", "lastUpdated")
 
 
 @dataclass(frozen=True)
@@ -28,12 +25,7 @@ class OwnedColumnsMapping:
 
     def to_rows(self, resource: dict[str, Any], *, resource_id: str, version_id: int,
                 last_updated: datetime) -> RowSet:
-        remainder = {key: value for key, value in resource.items()
-                     if key not in ("resourceType", "id", "meta", *self.owned)}
-        meta = {key: value for key, value in (resource.get("meta") or {}).items()
-                if key not in SERVER_META_KEYS}
-        if meta:
-            remainder["meta"] = meta
+        remainder = remainder_of(resource, ("resourceType", "id", *self.owned))
         main: dict[str, Any] = {
             "id": resource_id, "version_id": version_id, "last_updated": last_updated,
             "deleted_at": None, "remainder": dump_json(remainder),
@@ -47,13 +39,7 @@ class OwnedColumnsMapping:
         resource: dict[str, Any] = load_json(main["remainder"]) or {}
         resource["resourceType"] = self.resource_type
         resource["id"] = main["id"]
-        last_updated = main["last_updated"]
-        if not isinstance(last_updated, datetime):
-            last_updated = datetime.fromisoformat(last_updated)
-        meta = dict(resource.get("meta") or {})
-        meta["versionId"] = str(main["version_id"])
-        meta["lastUpdated"] = format_instant(last_updated)
-        resource["meta"] = order_keys(meta, SERVER_META_KEYS)
+        with_server_meta(resource, main)
         for key, column in self.owned.items():
             if main.get(column) is not None:
                 resource[key] = main[column]

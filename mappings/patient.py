@@ -28,8 +28,11 @@ from mappings.elements import (
     join_plan,
     load_json,
     order_keys,
+    remainder_of,
     split_element,
+    with_server_meta,
 )
+from mappings.fhir_dates import format_instant
 from mappings.patient_demographics import (
     derive_demographics,
     rebuild_demographics,
@@ -78,7 +81,6 @@ OWNED_TOP_LEVEL = frozenset(
     {"resourceType", "id", "meta", "identifier", "name", "telecom", "address", "gender",
      "birthDate", "active", "deceasedBoolean", "deceasedDateTime"}
 )
-SERVER_META_KEYS = ("versionId", "lastUpdated")
 MAX_INDEXED_BYTES = 1000
 """Longest identifier system/value and family name (UTF-8 bytes): they are indexed, and a
 database index entry has a size limit (PostgreSQL: about 2.7 kB)."""
@@ -99,14 +101,6 @@ class PatientRuleError(ValueError):
     def __init__(self, issues: list[Issue]) -> None:
         super().__init__("; ".join(issue.diagnostics for issue in issues))
         self.issues = issues
-
-
-def format_instant(moment: datetime) -> str:
-    """FHIR instant with millisecond precision in UTC (``2026-01-02T03:04:05.678Z``)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 # ----------------------------------------------------------------------------- write side
@@ -300,12 +294,7 @@ def _status(resource: dict[str, Any]) -> str:
 
 
 def _remainder(resource: dict[str, Any]) -> dict[str, Any]:
-    remainder = {key: value for key, value in resource.items() if key not in OWNED_TOP_LEVEL}
-    meta = {key: value for key, value in (resource.get("meta") or {}).items()
-            if key not in SERVER_META_KEYS}
-    if meta:
-        remainder["meta"] = meta
-    return remainder
+    return remainder_of(resource, OWNED_TOP_LEVEL)
 
 
 def _name_summary(name_rows: list[dict[str, Any]], names: list[dict[str, Any]]) -> dict[str, Any]:
@@ -357,10 +346,7 @@ def rows_to_resource(rows: RowSet, context: MappingContext) -> dict[str, Any]:
     resource: dict[str, Any] = load_json(main.get("remainder")) or {}
     resource["resourceType"] = RESOURCE_TYPE
     resource["id"] = main["id"]
-    meta = dict(resource.get("meta") or {})
-    meta["versionId"] = str(main["version_id"])
-    meta["lastUpdated"] = format_instant(_as_datetime(main["last_updated"]))
-    resource["meta"] = order_keys(meta, ("versionId", "lastUpdated"))
+    with_server_meta(resource, main)
 
     children = rows.children
     identifiers = [_identifier_element(row, context) for row in children.get("identifiers", [])]
@@ -407,7 +393,5 @@ def _birth_date_text(value: Any, precision: str | None) -> str | None:
     return text
 
 
-def _as_datetime(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value))
+__all__ = ["MappingContext", "PatientRuleError", "format_instant", "resource_to_rows",
+           "rows_to_resource"]

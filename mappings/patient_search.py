@@ -26,7 +26,8 @@ from mappings.search_backing import (
     TelecomRows,
     TokenRows,
 )
-from mappings.search_rows import split_reference
+from mappings.search_rows import ReferenceRows as ReferenceRowBuilder
+from mappings.search_rows import TokenRows as TokenRowBuilder
 from mappings.search_text import haystack, normalise
 from storage.tables import HAYSTACKS
 
@@ -140,53 +141,22 @@ def phonetic_code(text: str) -> str:
 
 def search_token_rows(resource: dict[str, Any]) -> list[dict[str, Any]]:
     """Rows of the token child table: (param, system, code, text) per value."""
-    rows: list[dict[str, Any]] = []
-
-    def add(param: str, system: str | None, code: str | None, text: str | None = None) -> None:
-        if code is None and text is None:
-            return
-        rows.append({"position": len(rows), "param": param, "system": system, "code": code,
-                     "text_norm": normalise(text) if text else None})
-
-    meta = resource.get("meta") or {}
-    for param, key in (("_tag", "tag"), ("_security", "security")):
-        for coding in meta.get(key) or ():
-            add(param, coding.get("system"), coding.get("code"), coding.get("display"))
-    for profile in meta.get("profile") or ():
-        add("_profile", None, profile)
-    if meta.get("source"):
-        add("_source", None, meta["source"])
-    for communication in resource.get("communication") or ():
-        language = communication.get("language") or {}
-        for coding in language.get("coding") or ():
-            add("language", coding.get("system"), coding.get("code"),
-                coding.get("display") or language.get("text"))
-        if not language.get("coding") and language.get("text"):
-            add("language", None, None, language["text"])
+    tokens = TokenRowBuilder()
+    tokens.meta(resource)
+    tokens.codeable("language", [communication.get("language")
+                                 for communication in resource.get("communication") or ()])
     for address in resource.get("address") or ():
-        if address.get("use"):
-            add("address-use", ADDRESS_USE_SYSTEM, address["use"])
-    return rows
+        tokens.code("address-use", address.get("use"), ADDRESS_USE_SYSTEM)
+    return tokens.rows
 
 
 def search_reference_rows(resource: dict[str, Any]) -> list[dict[str, Any]]:
     """Rows of the reference child table: (param, target type, target id, url) per reference."""
-    references: list[tuple[str, dict[str, Any]]] = [
-        ("general-practitioner", reference)
-        for reference in resource.get("generalPractitioner") or ()
-    ]
-    if resource.get("managingOrganization"):
-        references.append(("organization", resource["managingOrganization"]))
-    references.extend(("link", link.get("other") or {}) for link in resource.get("link") or ())
-    rows: list[dict[str, Any]] = []
-    for param, reference in references:
-        literal = reference.get("reference")
-        if not isinstance(literal, str) or literal.startswith("#"):
-            continue
-        target_type, target_id = split_reference(literal)
-        rows.append({"position": len(rows), "param": param, "target_type": target_type,
-                     "target_id": target_id, "url": literal})
-    return rows
+    references = ReferenceRowBuilder()
+    references.each("general-practitioner", resource.get("generalPractitioner") or ())
+    references.add("organization", resource.get("managingOrganization"))
+    references.each("link", (link.get("other") for link in resource.get("link") or ()))
+    return references.rows
 
 
 def _name_fields(name: dict[str, Any]) -> Iterator[Any]:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fhir_server.errors import Conflict, Gone, InvalidRequest, NotFound, PreconditionFailed
 from fhir_server.search.query import SearchRequest, parse_search
+from mappings.fhir_dates import as_datetime
 from mappings.search_backing import SearchParameter
 from storage.history import HistoryEntry, history_page, read_version
 from storage.resource_rows import InTransaction, TableRows
@@ -206,10 +207,8 @@ class MappedRepository:
 
     def stored(self, rows: RowSet) -> StoredResource:
         """The version these rows (current or from a snapshot) hold."""
-        last_updated = rows.main["last_updated"]
-        if not isinstance(last_updated, datetime):
-            last_updated = datetime.fromisoformat(last_updated)
-        return StoredResource(rows.main["id"], rows.main["version_id"], last_updated,
+        return StoredResource(rows.main["id"], rows.main["version_id"],
+                              as_datetime(rows.main["last_updated"]),
                               self._mapping.to_resource(rows))
 
     def _from_history(self, entry: HistoryEntry) -> StoredResource:

@@ -108,9 +108,18 @@ class TableRows:
                  *, owner: str = "resource_id") -> None:
         self.engine = engine
         self.tables = TableSet(main, children, owner)
-        self.main = main
-        self.children = children
-        self.owner = owner
+
+    @property
+    def main(self) -> Table:
+        return self.tables.main
+
+    @property
+    def children(self) -> Mapping[str, Table]:
+        return self.tables.children
+
+    @property
+    def owner(self) -> str:
+        return self.tables.owner
 
     async def select(self, resource_id: str) -> RowSet | None:
         found = await self.select_many([resource_id])

@@ -23,20 +23,14 @@ from fhir_server.media import download_links
 from fhir_server.media.binaries import BinaryFile, BinaryRepository
 from fhir_server.media.documents import DocumentReferenceRepository
 from fhir_server.media.statistics import document_statistics
-from fhir_server.services import Services
-from mappings.patient import format_instant
+from mappings.fhir_dates import format_instant
 from storage.blobs import BlobMissing
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
 def _binaries(request: Request) -> BinaryRepository:
-    repository = _services(request).repositories["Binary"]
+    repository = routes.services_of(request).repositories["Binary"]
     assert isinstance(repository, BinaryRepository)
     return repository
 
@@ -114,15 +108,19 @@ async def _answer(request: Request, repository: BinaryRepository, file: BinaryFi
         return json_response(resource, 200, headers)
     if file.security_context:
         headers["X-Security-Context"] = file.security_context
-    if not await repository.store.exists(file.sha256):
-        raise Gone(f"Binary/{file.stored.resource_id}: the content is no longer kept")
-    settings = _services(request).settings
+    gone = Gone(f"Binary/{file.stored.resource_id}: the content is no longer kept")
+    settings = routes.services_of(request).settings
     if settings.binary_redirect:
-        url = await repository.store.presigned_url(
-            file.sha256, expires_seconds=settings.presign_seconds,
-            content_type=file.content_type, filename=None)
+        try:  # an S3 store checks the object exists before signing
+            url = await repository.store.presigned_url(
+                file.sha256, expires_seconds=settings.presign_seconds,
+                content_type=file.content_type, filename=None)
+        except BlobMissing:
+            raise gone from None
         if url:
             return RedirectResponse(url, status_code=307, headers=headers)
+    if not await repository.store.exists(file.sha256):
+        raise gone
     return _stream(request, repository, file, headers)
 
 
@@ -176,7 +174,7 @@ async def binary_download_url(request: Request) -> Response:
 
 
 async def document_download_url(request: Request) -> Response:
-    repository = _services(request).repositories["DocumentReference"]
+    repository = routes.services_of(request).repositories["DocumentReference"]
     assert isinstance(repository, DocumentReferenceRepository)
     resource_id = routes.checked_id(request.path_params["resource_id"])
     return await _download_url(request, await repository.first_binary(resource_id))
@@ -184,7 +182,7 @@ async def document_download_url(request: Request) -> Response:
 
 async def _download_url(request: Request, binary_id: str) -> Response:
     """A Parameters with ``url`` (presigned, or a signed server link) and ``expires``."""
-    services = _services(request)
+    services = routes.services_of(request)
     repository = _binaries(request)
     file = await repository.file(binary_id)
     seconds = services.settings.presign_seconds
@@ -207,7 +205,7 @@ async def _download_url(request: Request, binary_id: str) -> Response:
 
 async def signed_download(request: Request) -> Response:
     """GET /download/{token}: the bytes of the Binary version a valid link names."""
-    services = _services(request)
+    services = routes.services_of(request)
     binary_id, version_id = download_links.verify(services.link_key,
                                                   request.path_params["token"])
     repository = _binaries(request)
@@ -219,7 +217,7 @@ async def signed_download(request: Request) -> Response:
 
 async def document_stats(request: Request) -> Response:
     response_format(request.headers.get("accept"), request.query_params.get("_format"))
-    return json_response(await document_statistics(_services(request).engine))
+    return json_response(await document_statistics(routes.services_of(request).engine))
 
 
 def media_routes(prefix: str = "/fhir") -> list[Route]:

@@ -15,19 +15,13 @@ from fhir_server.http.negotiation import check_body_type, response_format
 from fhir_server.http.responses import json_response
 from fhir_server.operations.match import match_bundle, parse_parameters
 from fhir_server.operations.merge import parse_merge
-from fhir_server.services import Services
 from fhir_server.validation.resource import parse_json
-
-
-def _services(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
 
 
 async def match_posted(request: Request) -> Response:
     response_format(request.headers.get("accept"), request.query_params.get("_format"))
     check_body_type(request.headers.get("content-type"))
-    services = _services(request)
+    services = routes.services_of(request)
     body = parse_json(await read_body(request, services.settings.max_body_bytes))
     wanted = parse_parameters(body)
     outcome = await services.matcher.match(wanted.resource, count=wanted.count,
@@ -37,7 +31,7 @@ async def match_posted(request: Request) -> Response:
 
 async def match_stored(request: Request) -> Response:
     response_format(request.headers.get("accept"), request.query_params.get("_format"))
-    services = _services(request)
+    services = routes.services_of(request)
     resource_id = routes.checked_id(request.path_params["resource_id"])
     stored = await services.patients.read(resource_id)
     assert stored.resource is not None
@@ -56,11 +50,11 @@ async def match_stored(request: Request) -> Response:
 async def _parameters(request: Request) -> object:
     response_format(request.headers.get("accept"), request.query_params.get("_format"))
     check_body_type(request.headers.get("content-type"))
-    return parse_json(await read_body(request, _services(request).settings.max_body_bytes))
+    return parse_json(await read_body(request, routes.services_of(request).settings.max_body_bytes))
 
 
 async def merge_posted(request: Request) -> Response:
-    services = _services(request)
+    services = routes.services_of(request)
     inputs = parse_merge(await _parameters(request))
     client = request.client.host if request.client else None
     return json_response(await services.merger.merge(inputs, requested_by=client))
@@ -83,7 +77,7 @@ async def unmerge_posted(request: Request) -> Response:
         else:
             raise InvalidRequest(f"$unmerge has no parameter '{str(name)[:40]}' "
                                  "(merge, source-patient)")
-    return json_response(await _services(request).merger.unmerge(merge_id, source))
+    return json_response(await routes.services_of(request).merger.unmerge(merge_id, source))
 
 
 async def patch_provenance(request: Request) -> Response:

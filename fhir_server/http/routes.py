@@ -32,14 +32,15 @@ def _path(request: Request) -> tuple[str, str]:
     return request.path_params["resource_type"], request.path_params["resource_id"]
 
 
-def _services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
+    """What the app built at start (settings, repositories, operations)."""
     services: Services = request.app.state.services
     return services
 
 
 def base_url(request: Request) -> str:
     """``FHIR_BASE_URL`` if set, else this request's own ``scheme://host/fhir``."""
-    configured = _services(request).settings.base_url
+    configured = services_of(request).settings.base_url
     if configured:
         return configured.rstrip("/")
     return str(request.base_url).rstrip("/") + "/fhir"
@@ -49,7 +50,7 @@ def _repository(request: Request, resource_type: str) -> ResourceRepository:
     format_parameter = (request.query_params.get("_format")
                         if b"_format" in request.scope["query_string"] else None)
     response_format(request.headers.get("accept"), format_parameter)
-    repositories = _services(request).repositories
+    repositories = services_of(request).repositories
     repository = repositories.get(resource_type)
     if repository is None:
         raise NotFound(f"Resource type '{resource_type}' is not served here; "
@@ -75,7 +76,7 @@ def _version(version_id: str) -> int:
 async def _resource_body(request: Request, resource_type: str,
                          limit: int | None = None) -> dict[str, Any]:
     check_body_type(request.headers.get("content-type"))
-    body = await read_body(request, limit or _services(request).settings.max_body_bytes)
+    body = await read_body(request, limit or services_of(request).settings.max_body_bytes)
     return validate_resource(parse_json(body), resource_type)
 
 
@@ -87,7 +88,7 @@ def _render(request: Request, result: Any) -> Response:
 async def capabilities(request: Request) -> Response:
     """https://hl7.org/fhir/R4/http.html#capabilities"""
     response_format(request.headers.get("accept"), request.query_params.get("_format"))
-    return json_response(_services(request).capability_statement)
+    return json_response(services_of(request).capability_statement)
 
 
 async def create_route(request: Request, *, body_limit: int | None = None) -> Response:
@@ -106,14 +107,14 @@ async def search_route(request: Request) -> Response:
     pairs = list(request.query_params.multi_items())
     if request.method == "POST":
         check_body_type(request.headers.get("content-type"), allowed=FORM_TYPES)
-        body = await read_body(request, _services(request).settings.max_body_bytes)
+        body = await read_body(request, services_of(request).settings.max_body_bytes)
         try:
             pairs += parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=False)
         except UnicodeDecodeError:
             raise InvalidRequest("The _search form body is not UTF-8") from None
-    settings = _services(request).settings
+    settings = services_of(request).settings
     parsed = parse_search(
-        pairs, _services(request).search_registry, resource_type=resource_type,
+        pairs, services_of(request).search_registry, resource_type=resource_type,
         strict=prefer_handling(request.headers.get("prefer")) == "strict",
         default_count=settings.page_size_default, max_count=settings.page_size_max,
         base_url=base_url(request),
@@ -127,7 +128,7 @@ async def type_history_route(request: Request) -> Response:
 
 
 async def _history(request: Request, resource_type: str, resource_id: str | None) -> Response:
-    services = _services(request)
+    services = services_of(request)
     result = await history.history(
         _repository(request, resource_type), base_url=base_url(request),
         resource_id=resource_id, params=dict(request.query_params),
@@ -160,7 +161,7 @@ async def patch_route(request: Request) -> Response:
     if_match = if_match_version(request.headers.get("if-match"))
     content_type = request.headers.get("content-type") or JSON_PATCH
     check_body_type(content_type, allowed=frozenset({JSON_PATCH}))
-    operations = parse_json(await read_body(request, _services(request).settings.max_body_bytes))
+    operations = parse_json(await read_body(request, services_of(request).settings.max_body_bytes))
     result = await patch.patch(
         repository, resource_id, operations, if_match=if_match,
         validate=lambda data: validate_resource(data, resource_type),

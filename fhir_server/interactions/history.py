@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from fhir_server.errors import InvalidRequest
 from fhir_server.interactions.repository import ResourceRepository
 from fhir_server.interactions.result import InteractionResult
-from mappings.patient import format_instant
+from mappings.fhir_dates import format_instant
 from storage.stored import StoredResource
 
 _DIGITS = re.compile(r"[0-9]{1,12}")

@@ -22,7 +22,7 @@ from fhir_server.merging.guard import MergedInto, refuse_merged_references
 from fhir_server.search.query import SearchRequest
 from mappings.binary import BINARY_SEARCH, BinaryContent, BinaryMapping
 from mappings.search_backing import SearchParameter
-from storage.blobs import BlobEmpty, BlobStore, BlobTooLarge, StagedBlob
+from storage.blobs import BlobEmpty, BlobInfo, BlobStore, BlobTooLarge, StagedBlob
 from storage.mapped_repository import MappedRepository
 from storage.media_tables import binaries, blobs
 from storage.resource_rows import InTransaction
@@ -147,11 +147,11 @@ class BinaryRepository:
         return await self._update(resource_id, resource, staged, if_match)
 
     async def create_from_bytes(self, content_type: str, data: bytes, *,
-                                security_context: str | None) -> tuple[StoredResource, str]:
-        """A Binary for inline attachment data; (stored, sha1 base64)."""
+                                security_context: str | None) -> tuple[StoredResource, BlobInfo]:
+        """A Binary for inline attachment data; (stored, what its bytes hash to)."""
         resource, staged = await self._stage_stream(content_type, _chunks_of(data),
                                                     security_context)
-        return await self._create(resource, staged), staged.info.sha1_base64
+        return await self._create(resource, staged), staged.info
 
     async def delete(self, resource_id: str) -> StoredResource | None:
         current = await self._mapped.rows.select(resource_id)

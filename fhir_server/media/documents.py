@@ -128,11 +128,10 @@ class DocumentReferenceRepository:
         except (binascii.Error, ValueError):
             raise _invalid(f"content[{index}].attachment.data is not valid base64",
                            index, "attachment.data") from None
-        stored, sha1 = await self._binaries.create_from_bytes(content_type, raw,
+        stored, info = await self._binaries.create_from_bytes(content_type, raw,
                                                               security_context=None)
         attachment["url"] = f"Binary/{stored.resource_id}"
-        file = await self._binaries.file(stored.resource_id)
-        return stored.resource_id, file.sha256, sha1, file.size
+        return stored.resource_id, info.sha256, info.sha1_base64, info.size
 
     async def _facts_of(self, binary_id: str, index: int) -> tuple[str, str, int]:
         try:

@@ -13,6 +13,7 @@ from fhir_server.matching.keys import family_key, query_keys
 from fhir_server.matching.record import MatchRecord, record_from_resource, record_from_rows
 from fhir_server.matching.score import MatchResult, rank
 from fhir_server.matching.weights import MatchWeights
+from fhir_server.settings import Settings
 from fhir_server.validation.resource import validate_resource
 from mappings.patient import MappingContext
 from storage.match_candidates import FamilyFrequencies, candidate_ids
@@ -64,6 +65,14 @@ def parse_parameters(body: Any) -> MatchRequest:
         raise InvalidRequest("$match 'resource' must be a Patient")
     return MatchRequest(validate_resource(resource, "Patient"),
                         min(count, MAX_COUNT) if count else None, only_certain)
+
+
+def load_weights(settings: Settings) -> MatchWeights:
+    """The matching weights ``FHIR_MATCH_WEIGHTS`` names (``fhir-server match train``
+    writes them), else the shipped defaults."""
+    if settings.match_weights is None:
+        return MatchWeights()
+    return MatchWeights.from_file(settings.match_weights)
 
 
 class PatientMatcher:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import sys
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -18,12 +19,42 @@ from fhir_server.matching.compare import Comparison, compare
 from fhir_server.matching.keys import query_keys
 from fhir_server.matching.training import estimate
 from fhir_server.matching.weights import MatchWeights
-from fhir_server.operations.match import PatientMatcher
+from fhir_server.operations.match import PatientMatcher, load_weights
+from fhir_server.settings import Settings
+from mappings.patient import MappingContext
+from storage.crypto import load_cipher
+from storage.database import create_engine, open_patient_rows
 from storage.match_candidates import candidate_ids
 from storage.patient_repository import PatientRepository
 from storage.tables import patients
 
 BATCH = 500
+
+
+@dataclass(frozen=True)
+class Matching:
+    """The matcher and what it stands on, opened outside the HTTP app (commands, benchmarks)."""
+
+    engine: AsyncEngine
+    patients: PatientRepository
+    matcher: PatientMatcher
+
+
+@asynccontextmanager
+async def open_matching(settings: Settings) -> AsyncIterator[Matching]:
+    engine = create_engine(settings)
+    rows = await open_patient_rows(settings, engine)
+    try:
+        context = MappingContext(cipher=load_cipher(settings),
+                                 phone_region=settings.phone_default_region,
+                                 mrn_system=settings.mrn_system)
+        patients = PatientRepository(engine, rows, context)
+        yield Matching(engine, patients, PatientMatcher(
+            engine, patients, context, load_weights(settings),
+            candidate_limit=settings.match_candidate_limit))
+    finally:
+        await rows.close()
+        await engine.dispose()
 
 
 @dataclass(frozen=True)

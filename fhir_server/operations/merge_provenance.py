@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from fhir_server.errors import MethodNotAllowed, NotFound
 from fhir_server.search.query import SearchRequest
 from fhir_server.search.values import DateValue, ReferenceValue, TokenValue
-from mappings.patient import format_instant
+from mappings.fhir_dates import format_instant
 from mappings.search_backing import DateRange, IdColumn, ReferenceRows, SearchParameter
 from storage.stored import SearchResults, StoredResource
 from storage.tables import patient_merges

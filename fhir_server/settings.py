@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     """Every setting the server reads; each one is documented in the README."""
 
-    model_config = SettingsConfigDict(env_prefix="FHIR_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="FHIR_", extra="ignore", populate_by_name=True)
 
     data_dir: Path = Field(default=Path("./var"))
     database_url: str | None = None
@@ -34,10 +34,32 @@ class Settings(BaseSettings):
     blob_retain_unused: bool = False
     match_weights: Path | None = None
     match_candidate_limit: int = 100
+    messaging_channels: str = ""
+    messaging_worker: bool = True
+    messaging_poll_seconds: float = 2.0
+    messaging_lease_seconds: int = 120
+    messaging_max_attempts: int = 5
+    messaging_retry_seconds: float = 30.0
+    messaging_send_concurrency: int = 8
+    messaging_max_recipients: int = 1000
+    twilio_api_base: str | None = None
+    smtp_url: str | None = None
+    email_from: str | None = None
+    twilio_account_sid: str | None = Field(default=None, validation_alias="TWILIO_ACCOUNT_SID")
+    twilio_auth_token: str | None = Field(default=None, validation_alias="TWILIO_AUTH_TOKEN")
+    twilio_from_number: str | None = Field(default=None, validation_alias="TWILIO_FROM_NUMBER")
+    twilio_whatsapp_from: str | None = Field(default=None,
+                                             validation_alias="TWILIO_WHATSAPP_FROM")
 
     @property
     def allowed_media_type_set(self) -> frozenset[str]:
         return frozenset(part.strip().lower() for part in self.allowed_media_types.split(",")
+                         if part.strip())
+
+    @property
+    def sending_channels(self) -> frozenset[str]:
+        """Channels that send for real (``FHIR_MESSAGING_CHANNELS``); the rest go to the outbox."""
+        return frozenset(part.strip().lower() for part in self.messaging_channels.split(",")
                          if part.strip())
 
     @property

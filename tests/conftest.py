@@ -86,6 +86,7 @@ def settings(backend: str, database_urls: dict[str, str], tmp_path: Path) -> Set
         encryption_keys=TEST_ENCRYPTION_KEYS,
         hash_key=TEST_HASH_KEY,
         base_url="http://testserver/fhir",
+        messaging_worker=False,
     )
 
 

@@ -3,6 +3,7 @@ test (and each worker process) gets its own; no module-level app or engine."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,11 +18,14 @@ from fhir_server.capability import load_capability_statement
 from fhir_server.errors import FhirError, InvalidRequest, MethodNotAllowed, NotFound
 from fhir_server.http.health import health_routes
 from fhir_server.http.media_routes import media_routes
+from fhir_server.http.messaging_routes import messaging_routes
 from fhir_server.http.operation_routes import operation_routes
 from fhir_server.http.responses import error_response
 from fhir_server.http.routes import fhir_routes
+from fhir_server.http.template_routes import template_routes
 from fhir_server.media.setup import media_repositories
-from fhir_server.messaging.setup import messaging_repositories
+from fhir_server.messaging.channels.registry import channels_from_settings
+from fhir_server.messaging.setup import build_dispatcher, messaging_repositories, request_check
 from fhir_server.operations.match import PatientMatcher, load_weights
 from fhir_server.operations.merge import MergeService
 from fhir_server.operations.merge_participants import participants
@@ -36,6 +40,8 @@ from storage.migrate import upgrade_to_head
 from storage.patient_repository import PatientRepository
 from storage.search_pages import SearchCatalog
 from storage.stored import now
+from storage.template_store import TemplateStore
+from storage.template_store import TemplateStore
 
 logger = logging.getLogger("fhir_server")
 
@@ -59,6 +65,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         catalog = SearchCatalog()
         patients = PatientRepository(engine, rows, context, catalog)
         blob_store = blob_store_from_url(settings.blob_url, data_dir=settings.data_dir)
+        templates = TemplateStore(engine)
+        dispatcher = build_dispatcher(settings, engine, templates=templates,
+                                      patients=patients.resources,
+                                      channels=channels_from_settings(settings), clock=now)
         app.state.services = Services(
             settings=settings,
             engine=engine,
@@ -73,13 +83,24 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             repositories={
                 **media_repositories(engine, catalog, context, blob_store, settings,
                                      patients.merged_into),
-                **messaging_repositories(engine, catalog, context, patients.merged_into),
+                **messaging_repositories(
+                    engine, catalog, context, patients.merged_into,
+                    check=request_check(settings, templates, patients.resources),
+                    wake=dispatcher.wake.set),
                 "Provenance": ProvenanceRepository(engine)},
             link_key=context.cipher.hash_key,
+            templates=templates,
+            dispatcher=dispatcher,
         )
+        stop_dispatch = asyncio.Event()
+        dispatch = (asyncio.create_task(dispatcher.run_forever(stop_dispatch))
+                    if settings.messaging_worker else None)
         try:
             yield
         finally:
+            stop_dispatch.set()
+            if dispatch is not None:
+                await dispatch
             await blob_store.close()
             await rows.close()
             await engine.dispose()
@@ -93,6 +114,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
     )
     app.router.routes.extend(operation_routes())
     app.router.routes.extend(media_routes())
+    app.router.routes.extend(template_routes())
+    app.router.routes.extend(messaging_routes())
     app.router.routes.extend(fhir_routes())
     app.router.routes.extend(health_routes())
     _install_error_handlers(app)

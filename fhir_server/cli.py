@@ -1,4 +1,5 @@
-"""The ``fhir-server`` command: ``serve``, ``migrate``, ``match scan`` and ``match train``."""
+"""The ``fhir-server`` command: ``serve``, ``migrate``, ``worker``, ``match scan`` and
+``match train``."""
 
 from __future__ import annotations
 
@@ -25,6 +26,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--workers", type=int, default=1)
     commands.add_parser("migrate", help="apply pending database migrations (Alembic upgrade head)")
+    worker = commands.add_parser("worker", help="send due messages (CommunicationRequests) "
+                                 "without serving the API")
+    worker.add_argument("--once", action="store_true",
+                        help="drain what is due now, print a summary and exit")
     match = commands.add_parser("match", help="Patient matching over the whole database")
     actions = match.add_subparsers(dest="action", required=True)
     scan = actions.add_parser("scan", help="list likely duplicate pairs (CSV), best first")
@@ -57,6 +62,21 @@ async def _match_command(arguments: argparse.Namespace, settings: Settings) -> i
     return 0
 
 
+def _worker_command(arguments: argparse.Namespace, settings: Settings) -> int:
+    from fhir_server.messaging.worker import run_worker
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_local_keys(settings)
+    if settings.is_sqlite:
+        upgrade_to_head(settings.resolved_database_url)
+    report = asyncio.run(run_worker(settings, once=arguments.once))
+    if report is not None:
+        states = ", ".join(f"{state} {count}" for state, count in sorted(report.states.items()))
+        print(f"requests fanned out {report.requests}, messages queued {report.queued}, "
+              f"not sendable {report.not_sendable}; outcomes: {states or 'none'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     settings = Settings()
@@ -66,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         upgrade_to_head(settings.resolved_database_url)
         print("database is at the latest migration")
         return 0
+    if arguments.command == "worker":
+        return _worker_command(arguments, settings)
     if arguments.command == "match":
         ensure_local_keys(settings)
         if settings.is_sqlite:

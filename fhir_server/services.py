@@ -8,11 +8,14 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fhir_server.interactions.repository import ResourceRepository
+from fhir_server.messaging.dispatcher import Dispatcher
 from fhir_server.operations.match import PatientMatcher
 from fhir_server.operations.merge import MergeService
 from fhir_server.settings import Settings
 from mappings.search_backing import SearchParameter
 from storage.patient_repository import PatientRepository
+from storage.template_store import TemplateStore
+from storage.template_store import TemplateStore
 
 
 @dataclass
@@ -23,9 +26,13 @@ class Services:
     capability_statement: dict[str, Any]
     matcher: PatientMatcher
     merger: MergeService
+    templates: TemplateStore
+    """Message templates (``/messaging/templates``; the dispatcher renders with them)."""
     repositories: dict[str, ResourceRepository] = field(default_factory=dict)
     link_key: bytes = b""
     """Signs the server's own download links (``/download/{token}``)."""
+    templates: TemplateStore | None = None
+    dispatcher: Dispatcher | None = None
 
     def __post_init__(self) -> None:
         self.repositories.setdefault("Patient", self.patients)

@@ -45,9 +45,11 @@ class ResourceMapping(Protocol):
 class MappedRepository:
     def __init__(self, engine: AsyncEngine, rows: TableRows, mapping: ResourceMapping,
                  catalog: SearchCatalog, *, phone_region: str, cipher: Any,
-                 before_write: BeforeWrite | None = None) -> None:
+                 before_write: BeforeWrite | None = None,
+                 after_write: Callable[[], None] | None = None) -> None:
         self._engine = engine
         self._before_write = before_write
+        self._after_write = after_write
         self.rows = rows
         self._mapping = mapping
         self._catalog = catalog
@@ -200,6 +202,8 @@ class MappedRepository:
                                          in_transaction=in_transaction)
         except RowConflict:
             raise VersionMoved() from None
+        if self._after_write is not None:
+            self._after_write()
         return StoredResource(resource_id, version_id, moment, self._mapping.to_resource(rows),
                               method=method)
 

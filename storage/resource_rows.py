@@ -90,6 +90,21 @@ async def write_versions(connection: AsyncConnection, tables: TableSet,
                                  [entry.as_row() for _, entry, _ in chunk])
 
 
+async def insert_versions(connection: AsyncConnection, tables: TableSet,
+                          versions: list[tuple[RowSet, HistoryEntry]]) -> None:
+    """Insert many new resources (first versions) at once, a few statements per 500."""
+    for start in range(0, len(versions), BATCH):
+        chunk = versions[start:start + BATCH]
+        await connection.execute(insert(tables.main), [rows.main for rows, _ in chunk])
+        for key, table in tables.children.items():
+            child_rows = [row | {tables.owner: rows.main["id"]}
+                          for rows, _ in chunk for row in rows.children.get(key) or []]
+            if child_rows:
+                await connection.execute(insert(table), child_rows)
+        await connection.execute(insert(resource_history),
+                                 [entry.as_row() for _, entry in chunk])
+
+
 async def write_deletion(connection: AsyncConnection, tables: TableSet, entry: HistoryEntry,
                          *, expected_version: int) -> None:
     result = await connection.execute(

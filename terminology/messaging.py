@@ -31,3 +31,41 @@ def channel_of(mediums: list[dict[str, Any]]) -> str | None:
             if coding.get("system") == V3_PARTICIPATION_MODE and fallback is None:
                 fallback = V3_TO_CHANNEL.get(str(coding.get("code")))
     return fallback
+
+
+MESSAGE_TEMPLATE_EXTENSION = "urn:prm:fhir:StructureDefinition:message-template"
+"""On CommunicationRequest: ``valueString`` names the template to render (instead of a
+literal ``payload.contentString``)."""
+
+MESSAGE_VARIABLE_EXTENSION = "urn:prm:fhir:StructureDefinition:message-variable"
+"""A template variable (sub-extensions ``name`` valueString and ``value`` valueString): on the
+CommunicationRequest for every recipient, on one ``recipient`` Reference for that one only."""
+
+DELIVERY_STATUS_EXTENSION = "urn:prm:fhir:StructureDefinition:delivery-status"
+"""On Communication: the PRM's delivery state (valueCode, ``DELIVERY_STATES``)."""
+
+MESSAGE_TEMPLATE_USED_EXTENSION = "urn:prm:fhir:StructureDefinition:message-template-used"
+"""On Communication: the template its payload was rendered from (valueString)."""
+
+MESSAGE_STATUS_REASON = "urn:prm:message-status-reason"
+"""Why a Communication is not-done: ``STATUS_REASONS``."""
+
+MESSAGE_KEY = "urn:prm:message-key"
+"""Communication.identifier: the idempotency key the message travels under."""
+
+PROVIDER_MESSAGE_ID = "urn:prm:provider-message-id"
+"""Communication.identifier: the provider's id of the message (a Twilio Message SID)."""
+
+DELIVERY_STATES = ("queued", "sending", "sent", "delivered", "failed", "undelivered",
+                   "unsubscribed", "cancelled")
+STATUS_REASONS = {
+    "unsubscribed": "The patient opted out of this channel",
+    "no-address": "The recipient has no address for this channel",
+    "failed": "The provider could not send the message",
+    "undelivered": "The provider could not deliver the message",
+    "revoked": "The request was revoked before the message was sent",
+    "unknown-outcome": "A send was interrupted and the channel cannot tell whether it went "
+                       "out; not re-sent to avoid a duplicate",
+    "template-unavailable": "The template was deactivated or removed before sending",
+    "missing-variables": "The template needs variables the request does not give",
+}

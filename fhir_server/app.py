@@ -41,7 +41,6 @@ from storage.patient_repository import PatientRepository
 from storage.search_pages import SearchCatalog
 from storage.stored import now
 from storage.template_store import TemplateStore
-from storage.template_store import TemplateStore
 
 logger = logging.getLogger("fhir_server")
 

@@ -15,7 +15,6 @@ from fhir_server.settings import Settings
 from mappings.search_backing import SearchParameter
 from storage.patient_repository import PatientRepository
 from storage.template_store import TemplateStore
-from storage.template_store import TemplateStore
 
 
 @dataclass
@@ -31,7 +30,6 @@ class Services:
     repositories: dict[str, ResourceRepository] = field(default_factory=dict)
     link_key: bytes = b""
     """Signs the server's own download links (``/download/{token}``)."""
-    templates: TemplateStore | None = None
     dispatcher: Dispatcher | None = None
 
     def __post_init__(self) -> None:

@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
 from fhir_server.errors import Forbidden, InvalidRequest
 from fhir_server.http import routes
@@ -65,7 +65,7 @@ async def communication_stats(request: Request) -> Response:
     response_format(request.headers.get("accept"), request.query_params.get("_format"))
     bounds = []
     for name, high in (("start", False), ("end", True)):
-        value = request.query_params.get(name)
+        value = request.query_params.get(name) or ""
         try:
             bounds.append(date_range(value)[1 if high else 0] if value else None)
         except DateValueError:

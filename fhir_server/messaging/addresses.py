@@ -55,8 +55,10 @@ def address_for(channel: str, person: dict[str, Any], *, region: str) -> str | N
 
 
 def _ranked(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(points, key=lambda point: point.get("rank")
-                  if isinstance(point.get("rank"), int) else 1_000_000)
+    def rank(point: dict[str, Any]) -> int:
+        value = point.get("rank")
+        return value if isinstance(value, int) else 1_000_000
+    return sorted(points, key=rank)
 
 
 def person_variables(person: dict[str, Any]) -> dict[str, str]:
@@ -68,7 +70,7 @@ def person_variables(person: dict[str, Any]) -> dict[str, str]:
     if chosen is None:
         return {}
     given = [part for part in listed(chosen.get("given")) if isinstance(part, str)]
-    family = chosen.get("family") if isinstance(chosen.get("family"), str) else ""
+    family = str(chosen["family"]) if isinstance(chosen.get("family"), str) else ""
     full = " ".join([*given, family]).strip() or str(chosen.get("text") or "").strip()
     found = {"patient_name": full, "patient_first_name": given[0] if given else "",
              "patient_last_name": family}

@@ -52,12 +52,12 @@ class SendOrder:
 def send_order(resource: dict[str, Any]) -> SendOrder:
     """The send order of a CommunicationRequest; OrderError names what cannot be read."""
     template_name = _template_name(resource)
-    texts = [part.get("contentString") for part in listed(resource.get("payload"))
+    texts = [str(part["contentString"]) for part in listed(resource.get("payload"))
              if isinstance(part, dict) and isinstance(part.get("contentString"), str)]
     if template_name is not None and texts:
         raise OrderError("CommunicationRequest: give either payload.contentString or a "
                          f"{MESSAGE_TEMPLATE_EXTENSION} extension, not both")
-    contained = {item.get("id"): item for item in listed(resource.get("contained"))
+    contained = {str(item["id"]): item for item in listed(resource.get("contained"))
                  if isinstance(item, dict) and item.get("id")}
     recipients = [_recipient(index, reference, contained)
                   for index, reference in enumerate(listed(resource.get("recipient")))]

@@ -59,8 +59,10 @@ async def claim(connection: AsyncConnection, *, worker: str, now: datetime,
                 lease_until: datetime, limit: int, stale: bool) -> list[dict[str, Any]]:
     """Take up to ``limit`` messages for this worker: queued ones whose attempt is due, or
     (``stale``) ones another worker was sending when its lease ran out. Each claimed row comes
-    back with its state set to ``sending`` and ``attempts`` counted; one statement, so on
-    SQLite the claim takes the write lock at once."""
+    back with its state set to ``sending`` and ``attempts`` counted. Two statements: on
+    PostgreSQL an ``UPDATE ... WHERE id IN (SELECT ... LIMIT n FOR UPDATE SKIP LOCKED)`` may
+    run its subquery more than once and take more than ``n`` rows; SQLite transactions begin
+    IMMEDIATE here, so the select already holds the write lock."""
     deliveries = message_deliveries
     if stale:
         wanted = and_(deliveries.c.state == "sending", deliveries.c.lease_until < now)
@@ -69,9 +71,12 @@ async def claim(connection: AsyncConnection, *, worker: str, now: datetime,
     chosen = _skip_locked(
         select(deliveries.c.communication_id).where(wanted)
         .order_by(deliveries.c.next_attempt_at).limit(limit), connection)
+    ids = [row[0] for row in await connection.execute(chosen)]
+    if not ids:
+        return []
     result = await connection.execute(
         update(deliveries)
-        .where(deliveries.c.communication_id.in_(chosen.scalar_subquery()), wanted)
+        .where(deliveries.c.communication_id.in_(ids), wanted)
         .values(state="sending", worker=worker, lease_until=lease_until,
                 attempts=deliveries.c.attempts + (0 if stale else 1))
         .returning(*deliveries.c))

@@ -16,6 +16,7 @@ from storage.messaging_tables import (
     notification_requests,
     request_dispatches,
 )
+from storage.resource_rows import insert_rows
 
 PENDING = ("queued", "sending")
 """Delivery states that still need a worker."""
@@ -51,8 +52,7 @@ async def record_dispatch(connection: AsyncConnection, *, request_id: str, versi
 
 
 async def queue_messages(connection: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        await connection.execute(insert(message_deliveries), list(rows))
+    await insert_rows(connection, message_deliveries, list(rows))
 
 
 async def claim(connection: AsyncConnection, *, worker: str, now: datetime,

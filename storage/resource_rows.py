@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Table, TypeDecorator, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -92,17 +92,45 @@ async def write_versions(connection: AsyncConnection, tables: TableSet,
 
 async def insert_versions(connection: AsyncConnection, tables: TableSet,
                           versions: list[tuple[RowSet, HistoryEntry]]) -> None:
-    """Insert many new resources (first versions) at once, a few statements per 500."""
-    for start in range(0, len(versions), BATCH):
-        chunk = versions[start:start + BATCH]
-        await connection.execute(insert(tables.main), [rows.main for rows, _ in chunk])
-        for key, table in tables.children.items():
-            child_rows = [row | {tables.owner: rows.main["id"]}
-                          for rows, _ in chunk for row in rows.children.get(key) or []]
-            if child_rows:
-                await connection.execute(insert(table), child_rows)
-        await connection.execute(insert(resource_history),
-                                 [entry.as_row() for _, entry in chunk])
+    """Insert many new resources (first versions) at once."""
+    await insert_rows(connection, tables.main, [rows.main for rows, _ in versions])
+    for key, table in tables.children.items():
+        await insert_rows(connection, table, [row | {tables.owner: rows.main["id"]}
+                                              for rows, _ in versions
+                                              for row in rows.children.get(key) or []])
+    await insert_rows(connection, resource_history, [entry.as_row() for _, entry in versions])
+
+
+async def insert_rows(connection: AsyncConnection, table: Table,
+                      rows: list[dict[str, Any]]) -> None:
+    """Many rows into ``table`` on the caller's transaction: ``COPY`` on PostgreSQL (an
+    executemany runs and adapts one INSERT per row, about ten times slower for thousands of
+    rows), an executemany elsewhere."""
+    if not rows:
+        return
+    if connection.dialect.name != "postgresql":
+        await connection.execute(insert(table), rows)
+        return
+    columns = [column.name for column in table.columns]
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    names = ", ".join(f'"{name}"' for name in columns)
+    # COPY bypasses SQLAlchemy's types: bind what they would (UTC datetimes)
+    decorated: list[tuple[int, TypeDecorator[Any]]] = []
+    for index, name in enumerate(columns):
+        column_type = table.c[name].type
+        if isinstance(column_type, TypeDecorator):
+            decorated.append((index, column_type))
+    async with driver.cursor() as cursor, cursor.copy(
+            f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+        for row in rows:
+            values = [row.get(name) for name in columns]
+            for index, decorator in decorated:
+                if values[index] is not None:
+                    values[index] = decorator.process_bind_param(values[index],
+                                                                 connection.dialect)
+            await copy.write_row(values)
 
 
 async def write_deletion(connection: AsyncConnection, tables: TableSet, entry: HistoryEntry,

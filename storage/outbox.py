@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.messaging_tables import (
@@ -93,6 +93,39 @@ async def record(connection: AsyncConnection, communication_id: str, *, worker: 
                deliveries.c.worker == worker, deliveries.c.state == "sending")
         .values(**changes))
     return bool(result.rowcount == 1)
+
+
+RECORDED = ("state", "last_error", "lease_until", "next_attempt_at", "provider_message_id",
+            "sent_at", "finished_at")
+"""The columns a worker sets when it records what became of a message."""
+
+
+async def record_many(connection: AsyncConnection, outcomes: Sequence[dict[str, Any]], *,
+                      worker: str) -> set[str]:
+    """Apply each outcome (``communication_id`` and every ``RECORDED`` column) to the messages
+    this worker still holds, in two statements; the ids recorded."""
+    if not outcomes:
+        return set()
+    deliveries = message_deliveries
+    held_query = _locked(
+        select(deliveries.c.communication_id)
+        .where(deliveries.c.communication_id.in_([item["communication_id"]
+                                                  for item in outcomes]),
+               deliveries.c.worker == worker, deliveries.c.state == "sending"), connection)
+    held = {row[0] for row in await connection.execute(held_query)}
+    rows = [{"match_id": item["communication_id"], **{name: item[name] for name in RECORDED}}
+            for item in outcomes if item["communication_id"] in held]
+    if rows:
+        await connection.execute(
+            update(deliveries).where(deliveries.c.communication_id == bindparam("match_id"))
+            .values({name: bindparam(name) for name in RECORDED}), rows)
+    return held
+
+
+def _locked(statement: Any, connection: AsyncConnection) -> Any:
+    if connection.dialect.name == "postgresql":
+        return statement.with_for_update()
+    return statement
 
 
 async def by_provider_id(connection: AsyncConnection,

@@ -82,12 +82,10 @@ async def write_versions(connection: AsyncConnection, tables: TableSet,
              for rows, _, _ in chunk])
         for key, table in tables.children.items():
             await connection.execute(delete(table).where(table.c[tables.owner].in_(ids)))
-            child_rows = [row | {tables.owner: rows.main["id"]}
-                          for rows, _, _ in chunk for row in rows.children.get(key) or []]
-            if child_rows:
-                await connection.execute(insert(table), child_rows)
-        await connection.execute(insert(resource_history),
-                                 [entry.as_row() for _, entry, _ in chunk])
+            await insert_rows(connection, table, [
+                row | {tables.owner: rows.main["id"]}
+                for rows, _, _ in chunk for row in rows.children.get(key) or []])
+        await insert_rows(connection, resource_history, [entry.as_row() for _, entry, _ in chunk])
 
 
 async def insert_versions(connection: AsyncConnection, tables: TableSet,

@@ -30,7 +30,7 @@ from fhir_server.messaging.channels.base import (
 from fhir_server.messaging.message_records import COMMUNICATIONS
 from fhir_server.messaging.records import with_reason, with_state
 from storage.messaging_tables import notification_requests
-from storage.outbox import cancel_queued, claim, record
+from storage.outbox import cancel_queued, claim, record, record_many
 
 logger = logging.getLogger("fhir_server.messaging")
 
@@ -161,28 +161,28 @@ class Deliverer:
         return Outcome(row, "queued", error=error, retry_at=now + delay)
 
     async def _record(self, outcomes: list[Outcome], now: datetime) -> None:
+        rows = [_recorded(outcome, now) for outcome in outcomes]
         async with self._engine.begin() as connection:
-            changes: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {}
-            for outcome in outcomes:
-                communication_id = outcome.row["communication_id"]
-                provider_id = outcome.receipt.provider_message_id if outcome.receipt else None
-                fields: dict[str, Any] = {"state": outcome.state, "last_error": outcome.error,
-                                          "lease_until": None}
-                if outcome.retry_at is not None:
-                    fields["next_attempt_at"] = outcome.retry_at
-                if provider_id is not None:
-                    fields["provider_message_id"] = provider_id
-                if outcome.state in ("sent", "delivered"):
-                    fields["sent_at"] = now
-                if outcome.state not in ("queued", "sent"):
-                    fields["finished_at"] = now
-                if not await record(connection, communication_id, worker=self._worker,
-                                    **fields):
-                    continue  # a status callback or another worker moved it on meanwhile
-                if outcome.state != "queued":
-                    changes[communication_id] = _moved(outcome, now)
-            await COMMUNICATIONS.change(connection, list(changes),
-                                        _by_id(changes), now=now)
+            held = await record_many(connection, rows, worker=self._worker)
+            changes = {outcome.row["communication_id"]: _moved(outcome, now)
+                       for outcome in outcomes
+                       if outcome.row["communication_id"] in held and outcome.state != "queued"}
+            await COMMUNICATIONS.change(connection, list(changes), _by_id(changes), now=now)
+
+
+def _recorded(outcome: Outcome, now: datetime) -> dict[str, Any]:
+    """The outbox columns that record ``outcome`` (a message a status callback or another
+    worker moved on meanwhile is not ours any more and is left alone)."""
+    row = outcome.row
+    provider_id = outcome.receipt.provider_message_id if outcome.receipt else None
+    return {
+        "communication_id": row["communication_id"], "state": outcome.state,
+        "last_error": outcome.error, "lease_until": None,
+        "next_attempt_at": outcome.retry_at or row["next_attempt_at"],
+        "provider_message_id": provider_id or row["provider_message_id"],
+        "sent_at": now if outcome.state in ("sent", "delivered") else row["sent_at"],
+        "finished_at": now if outcome.state not in ("queued", "sent") else None,
+    }
 
 
 def _in_progress(resource: dict[str, Any]) -> dict[str, Any] | None:

@@ -213,3 +213,25 @@ def test_thousand_recipients_each_get_one_message(client: TestClient,
     assert sorted(message.to for message in twilio_server.messages) == sorted(
         f"+1617555{index:04d}" for index in range(1000))
     assert request_status(client, response.json()["id"]) == "completed"
+
+
+def test_email_interrupted_mid_send_is_not_sent_again(client: TestClient, engine: Engine,
+                                                      smtp_server: SmtpTestServer) -> None:
+    patient = create_patient(client, given="Grace", family="Hopper", email="grace@example.org")
+    request_id = post_order(client, send_order([patient], channel="email", text="Hello"))
+    clock = Clock()
+    dispatcher = client.app.state.services.dispatcher  # type: ignore[attr-defined]
+    dispatcher.clock = clock
+    assert client.portal is not None
+    # a worker fans out and claims the message, then dies before anything is recorded
+    client.portal.call(dispatcher._fan_out.fan_out,
+                       client.portal.call(dispatcher._fan_out.due, clock())[0], clock())
+    client.portal.call(dispatcher._deliverer._claim, clock())
+
+    clock.advance(seconds=121)  # its lease (FHIR_MESSAGING_LEASE_SECONDS) runs out
+    run_dispatcher(client, clock)
+
+    assert smtp_server.messages == []
+    [message] = messages_of(client, request_id)
+    assert message["status"] == "not-done"
+    assert message["statusReason"]["coding"][0]["code"] == "unknown-outcome"

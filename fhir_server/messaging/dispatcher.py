@@ -52,22 +52,30 @@ class Dispatcher:
         """Everything due at the clock's time: fan-outs first, then batches until the outbox
         has nothing due (messages put back for a retry later are left for later)."""
         report = PassReport()
+        await self.fan_out_due(report)
+        await self.deliver_due(report)
+        return report
+
+    async def fan_out_due(self, report: PassReport) -> None:
+        """Queue the messages of every request whose time has come."""
         for request_id in await self._fan_out.due(self.clock()):
             result = await self._fan_out.fan_out(request_id, self.clock())
             if result is not None:
                 report.requests += 1
                 report.queued += result.queued
                 report.not_sendable += result.not_sent
+
+    async def deliver_due(self, report: PassReport) -> None:
+        """Send batch after batch until nothing in the outbox is due."""
         while True:
             outcomes = await self._deliverer.deliver_batch(self.clock())
             if not outcomes:
-                break
+                return
             for outcome in outcomes:
                 report.count(outcome.state)
             await self._complete_requests({outcome.row["request_id"] for outcome in outcomes})
             if all(outcome.state == "queued" for outcome in outcomes):
-                break  # only retries left, none due yet
-        return report
+                return  # only retries left, none due yet
 
     async def _complete_requests(self, request_ids: set[str]) -> None:
         now = self.clock()

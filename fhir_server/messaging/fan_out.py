@@ -1,7 +1,8 @@
 """Fan-out: an active CommunicationRequest whose time has come becomes one Communication and
 one queued outbox row per recipient, all in one transaction with the request's dispatch row
 (whose primary key makes a second fan-out of the same request impossible, whichever worker
-tries). What is read first (the request, its people, template and opt-outs) is read outside
+tries). A request that names neither a channel nor a template is a record the EHR keeps here,
+not an order to this server: it is marked dispatched with no messages and left as it is. What is read first (the request, its people, template and opt-outs) is read outside
 that transaction; the request's version is checked again inside it."""
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ class FanOut:
                     raise _Changed()
                 await COMMUNICATIONS.insert(connection, communications, now=now)
                 await queue_messages(connection, deliveries)
-                if not deliveries:
+                if messages and not deliveries:  # every recipient refused: nothing to wait for
                     await REQUESTS.change(connection, [request_id], completed_request, now=now)
         except (IntegrityError, _Changed):
             return None
@@ -101,6 +102,10 @@ class FanOut:
             order = send_order(request)
         except OrderError as exc:
             logger.warning("CommunicationRequest/%s cannot be sent: %s", request.get("id"), exc)
+            return None, []
+        if not order.is_send_order:
+            logger.info("CommunicationRequest/%s names no PRM channel or template: kept as a "
+                        "record, not sent", request.get("id"))
             return None, []
         template: TemplateText | None = None
         if order.template_name is not None:

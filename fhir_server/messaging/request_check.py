@@ -1,5 +1,6 @@
 """Checks a CommunicationRequest before it is written: at most the configured number of
-recipients (400 naming the limit) and, for an active request, that it can be sent as asked:
+recipients (400 naming the limit) and, for an active request that names a PRM channel or a
+template (others are records, never sent), that it can be sent as asked:
 a channel, a literal text or a known active template whose variables every recipient has,
 and a usable address for every recipient (422 naming each problem)."""
 
@@ -62,6 +63,8 @@ class RequestCheck:
             order = send_order(resource)
         except OrderError as exc:
             raise UnprocessableEntity(str(exc)) from None
+        if not order.is_send_order:
+            return
         if not order.recipients:
             raise UnprocessableEntity("CommunicationRequest.recipient: an active request needs "
                                       "at least one recipient")

@@ -48,6 +48,13 @@ class SendOrder:
     variables: dict[str, str]
     recipients: list[Recipient]
 
+    @property
+    def is_send_order(self) -> bool:
+        """Whether the request asks this server to send: it names a PRM channel (through
+        ``medium``) or a message template. Other CommunicationRequests (a solicitation to an
+        organisation, an order for another system) are records only."""
+        return self.channel is not None or self.template_name is not None
+
 
 def send_order(resource: dict[str, Any]) -> SendOrder:
     """The send order of a CommunicationRequest; OrderError names what cannot be read."""

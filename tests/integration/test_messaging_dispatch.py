@@ -259,3 +259,17 @@ def test_communications_written_by_the_dispatcher_have_history(client: TestClien
     assert statuses[0] == "completed"
     assert "in-progress" in statuses
     assert delivery_state(message) is not None
+
+
+def test_request_without_channel_or_template_is_a_record_only(client: TestClient) -> None:
+    patient = create_patient(client, given="Ada", family="Lovelace", phone="+16175550100")
+    order = send_order([patient])
+    del order["medium"]
+    request_id = post_order(client, order)
+
+    report = run_dispatcher(client, Clock())
+
+    assert report.queued == 0
+    assert messages_of(client, request_id) == []
+    request = client.get(f"/fhir/CommunicationRequest/{request_id}").json()
+    assert (request["status"], request["meta"]["versionId"]) == ("active", "1")

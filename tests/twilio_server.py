@@ -16,6 +16,7 @@ import re
 import secrets
 import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -300,9 +301,9 @@ class _HttpServer(ThreadingHTTPServer):
         self.fake = fake
 
 
-@pytest.fixture
-def twilio_server() -> Iterator[TwilioServer]:
-    """A fresh Twilio Messages API on a free local port, for one test."""
+@contextmanager
+def running_twilio_server() -> Iterator[TwilioServer]:
+    """A fresh Twilio Messages API on a free local port until the block ends."""
     fake = TwilioServer()
     http = _HttpServer(fake)
     fake.url = f"http://127.0.0.1:{http.server_address[1]}"
@@ -315,3 +316,10 @@ def twilio_server() -> Iterator[TwilioServer]:
         http.shutdown()
         http.server_close()
         thread.join(timeout=10)
+
+
+@pytest.fixture
+def twilio_server() -> Iterator[TwilioServer]:
+    """A fresh Twilio Messages API on a free local port, for one test."""
+    with running_twilio_server() as fake:
+        yield fake

@@ -17,10 +17,11 @@ from mappings.communication_search import (
     reference_rows,
     token_rows,
 )
+from mappings.elements import order_keys
 from mappings.owned_columns import OwnedColumnsMapping
 from mappings.search_rows import listed
 from storage.row_set import RowSet
-from terminology.messaging import FHIR_TO_PRM_PRIORITY, channel_of
+from terminology.messaging import FHIR_TO_PRM_PRIORITY, PRM_TO_FHIR_PRIORITY, channel_of
 
 _PATIENT = re.compile(r"^Patient/([A-Za-z0-9\-.]{1,64})$")
 _REQUEST = re.compile(r"^CommunicationRequest/([A-Za-z0-9\-.]{1,64})$")
@@ -73,7 +74,7 @@ def _request_columns(resource: dict[str, Any]) -> dict[str, Any]:
     if period and high is None and low is not None:
         high = instant("9999", high=True)
     return {**_common(resource),
-            "prm_priority": FHIR_TO_PRM_PRIORITY.get(str(resource.get("priority")), "normal"),
+            "prm_priority": FHIR_TO_PRM_PRIORITY.get(str(resource.get("priority"))),
             "occurrence_low": low, "occurrence_high": high,
             "authored_on": instant(resource.get("authoredOn"))}
 
@@ -100,9 +101,23 @@ class _Adapter:
         return self._mapping.to_resource(rows)
 
 
+class _RequestAdapter(_Adapter):
+    """A request row the PRM wrote with only its own priority reads back with the FHIR
+    priority the ConceptMap gives (low and normal -> routine, high -> urgent, urgent ->
+    asap)."""
+
+    def to_resource(self, rows: RowSet) -> dict[str, Any]:
+        resource = self._mapping.to_resource(rows)
+        prm_priority = rows.main.get("prm_priority")
+        if "priority" not in resource and prm_priority in PRM_TO_FHIR_PRIORITY:
+            resource["priority"] = PRM_TO_FHIR_PRIORITY[prm_priority]
+            resource = order_keys(resource, REQUEST_ORDER)
+        return resource
+
+
 COMMUNICATION = _Adapter(OwnedColumnsMapping(
     "Communication", COMMUNICATION_ORDER, {"status": "status"}, _communication_columns,
     _children), COMMUNICATION_SEARCH)
-COMMUNICATION_REQUEST = _Adapter(OwnedColumnsMapping(
+COMMUNICATION_REQUEST = _RequestAdapter(OwnedColumnsMapping(
     "CommunicationRequest", REQUEST_ORDER, {"status": "status", "priority": "priority"},
     _request_columns, _children), COMMUNICATION_REQUEST_SEARCH)

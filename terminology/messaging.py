@@ -1,24 +1,51 @@
 """The PRM's messaging enums and FHIR codes: channels (``CommunicationRequest.medium``) and
-priorities (``CommunicationRequest.priority``), both ways.
+priorities (``CommunicationRequest.priority``), both ways, through the shipped ConceptMaps
+``conceptmap-prm-message-channel.json`` and ``conceptmap-prm-message-priority.json``.
 
 Channels travel as a coding in ``urn:prm:message-channel`` (sms | whatsapp | email | voice |
 push), optionally beside the v3 ParticipationMode coding it refines; without one, a v3 code
-maps as below (phone-like modes to voice). Priorities: routine <-> normal, urgent <-> high,
-asap and stat -> urgent (urgent -> asap), low -> routine."""
+maps as the channel map says (phone-like modes to voice). Priorities: routine <-> normal,
+urgent <-> high, asap and stat -> urgent (urgent -> asap), low -> routine."""
 
 from __future__ import annotations
 
+from functools import cache
+from pathlib import Path
 from typing import Any
+
+import orjson
 
 MESSAGE_CHANNEL = "urn:prm:message-channel"
 V3_PARTICIPATION_MODE = "http://terminology.hl7.org/CodeSystem/v3-ParticipationMode"
 REQUEST_PRIORITY = "http://hl7.org/fhir/request-priority"
 CHANNELS = ("sms", "whatsapp", "email", "voice", "push")
-V3_TO_CHANNEL = {"PHONE": "voice", "VERBAL": "voice", "VIDEOCONF": "voice",
-                 "EMAILWRIT": "email", "ONLINEWRIT": "push"}
-FHIR_TO_PRM_PRIORITY = {"routine": "normal", "urgent": "high", "asap": "urgent", "stat": "urgent"}
-PRM_TO_FHIR_PRIORITY = {"low": "routine", "normal": "routine", "high": "urgent",
-                        "urgent": "asap"}
+PRM_PRIORITY = "urn:prm:message-priority"
+
+
+@cache
+def concept_map(name: str) -> dict[str, Any]:
+    """A shipped ConceptMap (``channel`` or ``priority``) as JSON."""
+    path = Path(__file__).with_name(f"conceptmap-prm-message-{name}.json")
+    data: dict[str, Any] = orjson.loads(path.read_bytes())
+    return data
+
+
+def _translation(name: str, source: str) -> dict[str, str]:
+    """source code -> target code of the ConceptMap group from ``source``."""
+    [group] = [group for group in concept_map(name)["group"] if group["source"] == source]
+    return {element["code"]: element["target"][0]["code"] for element in group["element"]}
+
+
+V3_TO_CHANNEL = _translation("channel", V3_PARTICIPATION_MODE)
+CHANNEL_TO_V3 = _translation("channel", MESSAGE_CHANNEL)
+FHIR_TO_PRM_PRIORITY = _translation("priority", REQUEST_PRIORITY)
+PRM_TO_FHIR_PRIORITY = _translation("priority", PRM_PRIORITY)
+
+
+def channel_medium(channel: str) -> dict[str, Any]:
+    """The medium CodeableConcept of a channel: the PRM coding and its v3 ParticipationMode."""
+    return {"coding": [{"system": MESSAGE_CHANNEL, "code": channel},
+                       {"system": V3_PARTICIPATION_MODE, "code": CHANNEL_TO_V3[channel]}]}
 
 
 def channel_of(mediums: list[dict[str, Any]]) -> str | None:

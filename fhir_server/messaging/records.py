@@ -16,12 +16,12 @@ from mappings.fhir_dates import format_instant
 from mappings.search_rows import listed
 from terminology.messaging import (
     DELIVERY_STATUS_EXTENSION,
-    MESSAGE_CHANNEL,
     MESSAGE_KEY,
     MESSAGE_STATUS_REASON,
     MESSAGE_TEMPLATE_USED_EXTENSION,
     PROVIDER_MESSAGE_ID,
     STATUS_REASONS,
+    channel_medium,
 )
 
 FHIR_STATUS = {"queued": "preparation", "sending": "in-progress", "sent": "completed",
@@ -43,7 +43,7 @@ def new_communication(request: dict[str, Any], message: PlannedMessage, *, key: 
         "basedOn": [{"reference": f"CommunicationRequest/{request['id']}"}],
         "status": "preparation",
         **{name: request[name] for name in COPIED if name in request},
-        "medium": [{"coding": [{"system": MESSAGE_CHANNEL, "code": message.channel}]}],
+        "medium": [channel_medium(message.channel)],
         "recipient": [{key: value for key, value in message.recipient.reference.items()
                        if key != "extension"}],
     }

@@ -25,7 +25,9 @@ from tests.factories import (
 JSON_PATCH = "application/json-patch+json"
 SAMPLES: dict[str, Callable[[], dict[str, Any]]] = {
     "Patient": patient, "DocumentReference": document_reference, "Binary": binary,
-    "Communication": communication, "CommunicationRequest": communication_request,
+    "Communication": communication,
+    # a draft: an active send order needs a live recipient with a phone, which the walk lacks
+    "CommunicationRequest": lambda: communication_request(status="draft"),
     "Provenance": lambda: {"resourceType": "Provenance", "recorded": "2024-01-01T00:00:00Z",
                            "target": [{"reference": "Patient/x"}],
                            "agent": [{"who": {"display": "x"}}]}}
@@ -85,7 +87,7 @@ SEARCH_VALUES: dict[str, dict[str, str]] = {
                       "identifier": "urn:example:messages|msg-1",
                       "based-on": "CommunicationRequest/req-1", "sender": "Organization/clinic"},
     "Provenance": {},
-    "CommunicationRequest": {"status": "active", "priority": "routine", "patient": "p-1",
+    "CommunicationRequest": {"status": "draft", "priority": "routine", "patient": "p-1",
                              "occurrence": "2024-05-02", "authored": "2024-05",
                              "medium": "sms", "identifier": "urn:example:requests|req-1",
                              "requester": "Practitioner/pr-1", "category": "reminder"},

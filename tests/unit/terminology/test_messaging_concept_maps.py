@@ -12,8 +12,8 @@ from terminology.messaging import (
     FHIR_TO_PRM_PRIORITY,
     PRM_TO_FHIR_PRIORITY,
     V3_TO_CHANNEL,
-    channel_of,
     channel_medium,
+    channel_of,
 )
 
 

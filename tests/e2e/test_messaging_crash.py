@@ -91,3 +91,48 @@ def test_a_worker_killed_after_sending_is_not_followed_by_a_second_send(
         [message] = messages_of(client, request_id)
     assert message["status"] == "completed"
     assert {"system": "urn:prm:provider-message-id", "value": sent.sid} in message["identifier"]
+
+
+def test_two_worker_processes_on_postgresql_send_each_message_once(
+        tmp_path: Path, database_urls: dict[str, str], sync_engines: dict[str, Engine],
+        twilio_server: TwilioServer) -> None:
+    if "postgresql" not in database_urls:
+        pytest.skip("PostgreSQL tests need FHIR_TEST_POSTGRES_URL")
+    engine = sync_engines["postgresql"]
+    empty_tables(engine)
+    settings = Settings(data_dir=tmp_path, database_url=database_urls["postgresql"],
+                        encryption_keys=TEST_ENCRYPTION_KEYS, hash_key=TEST_HASH_KEY,
+                        messaging_worker=False)
+    order = send_order([{"reference": f"#r{index}"} for index in range(400)])
+    order["contained"] = [{"resourceType": "RelatedPerson", "id": f"r{index}",
+                           "patient": {"reference": "Patient/unknown"},
+                           "telecom": [{"system": "phone", "value": f"+1617555{index:04d}"}]}
+                          for index in range(400)]
+    with TestClient(create_app(settings, migrate=False)) as client:
+        response = client.post("/fhir/CommunicationRequest", json=order,
+                               headers={"Content-Type": "application/fhir+json"})
+        assert response.status_code == 201, response.text
+    environment = _worker_environment(database_urls["postgresql"], tmp_path, twilio_server)
+
+    workers = [subprocess.Popen([*_command(), "worker"], env=environment,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+               for _ in range(2)]
+    try:
+        deadline = time.monotonic() + 90
+        while len(twilio_server.messages) < 400 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1)  # anything sent twice would arrive now
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            worker.wait(timeout=30)
+
+    numbers = [message.to for message in twilio_server.messages]
+    assert len(numbers) == 400 and len(set(numbers)) == 400
+    assert twilio_server.post_count == 400
+    with engine.connect() as connection:
+        workers_seen = {row[0] for row in connection.execute(
+            select(message_deliveries.c.worker))}
+    assert len(workers_seen) == 2, "both processes took part"
+    assert all(worker.returncode == 0 for worker in workers)

@@ -23,6 +23,7 @@ from fhir_server.http.operation_routes import operation_routes
 from fhir_server.http.responses import error_response
 from fhir_server.http.routes import fhir_routes
 from fhir_server.http.template_routes import template_routes
+from fhir_server.http.xml_format import FhirXmlMiddleware
 from fhir_server.media.setup import media_repositories
 from fhir_server.messaging.channels.registry import channels_from_settings
 from fhir_server.messaging.setup import build_dispatcher, messaging_repositories, request_check
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
     app.router.routes.extend(fhir_routes())
     app.router.routes.extend(health_routes())
     _install_error_handlers(app)
+    app.add_middleware(FhirXmlMiddleware, max_body_bytes=settings.max_body_bytes)
     return app
 
 

@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from fhir_server.errors import Gone, MethodNotAllowed, PayloadTooLarge, RangeNotSatisfiable
 from fhir_server.http import routes
-from fhir_server.http.negotiation import JSON_TYPES, response_format
+from fhir_server.http.negotiation import JSON_TYPES, XML_TYPES, response_format
 from fhir_server.http.preconditions import if_match_version, prefer_return
 from fhir_server.http.responses import interaction_response, json_response
 from fhir_server.interactions.result import InteractionResult
@@ -40,12 +40,14 @@ def _is_json(content_type: str | None) -> bool:
 
 
 def _wants_fhir(request: Request) -> bool:
-    """A FHIR format was asked for (``_format`` or a JSON Accept), not the raw bytes."""
+    """A FHIR format was asked for (``_format``, or a JSON or XML Accept), not the raw
+    bytes."""
     if request.query_params.get("_format"):
         response_format(None, request.query_params["_format"])
         return True
     accept = (request.headers.get("accept") or "").lower()
-    return any(kind.split(";")[0].strip() in JSON_TYPES for kind in accept.split(","))
+    return any(kind.split(";")[0].strip() in JSON_TYPES | XML_TYPES
+               for kind in accept.split(","))
 
 
 def _check_length(request: Request, limit: int) -> None:

@@ -518,7 +518,7 @@ def test_conditional_create_with_nul_in_criterion_is_not_a_server_error(
 # ---------------------------------------------------------------- content negotiation
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/fhir+xml"])
+@pytest.mark.parametrize("content_type", ["text/plain", "application/pdf"])
 def test_unsupported_content_type_is_415(
     client: TestClient, existing: dict, content_type: str
 ) -> None:
@@ -530,12 +530,20 @@ def test_unsupported_content_type_is_415(
 
 def test_unsupported_content_type_on_update_is_415(client: TestClient, existing: dict) -> None:
     response = client.put(f"{PATIENTS}/{existing['id']}", content=json.dumps(existing).encode(),
-                          headers={"Content-Type": "application/xml"})
+                          headers={"Content-Type": "text/plain"})
     _refused(response, 415, "not-supported")
     assert _history_total(client) == 1
 
 
-@pytest.mark.parametrize("accept", ["application/fhir+xml", "text/html"])
+def test_json_sent_as_xml_is_400_naming_xml(client: TestClient, existing: dict) -> None:
+    response = client.put(f"{PATIENTS}/{existing['id']}", content=json.dumps(existing).encode(),
+                          headers={"Content-Type": "application/fhir+xml"})
+    _refused(response, 400, "invalid")
+    assert "XML" in response.json()["issue"][0]["diagnostics"]
+    assert _history_total(client) == 1
+
+
+@pytest.mark.parametrize("accept", ["text/html", "application/fhir+turtle"])
 def test_unacceptable_accept_is_406(client: TestClient, existing: dict, accept: str) -> None:
     response = client.get(f"{PATIENTS}/{existing['id']}", headers={"Accept": accept})
     _refused(response, 406, "not-supported")
@@ -546,13 +554,13 @@ def test_unacceptable_accept_on_create_is_406_and_writes_nothing(
 ) -> None:
     response = client.post(PATIENTS, json=patient(),
                            headers={"Content-Type": "application/fhir+json",
-                                    "Accept": "application/fhir+xml"})
+                                    "Accept": "text/html"})
     _refused(response, 406, "not-supported")
     assert _history_total(client) == 1
 
 
-def test_format_xml_is_406(client: TestClient, existing: dict) -> None:
-    _refused(client.get(f"{PATIENTS}/{existing['id']}?_format=xml"), 406, "not-supported")
+def test_format_turtle_is_406(client: TestClient, existing: dict) -> None:
+    _refused(client.get(f"{PATIENTS}/{existing['id']}?_format=ttl"), 406, "not-supported")
 
 
 def test_accept_any_is_200_json(client: TestClient, existing: dict) -> None:

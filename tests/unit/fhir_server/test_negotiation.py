@@ -1,5 +1,6 @@
-"""fhir_server.http.negotiation: https://hl7.org/fhir/R4/http.html#mime-type. JSON is served;
-asking only for another format is 406, sending a body in another format is 415."""
+"""fhir_server.http.negotiation: https://hl7.org/fhir/R4/http.html#mime-type. FHIR JSON and
+FHIR XML are served; asking only for another format is 406, sending a body the handlers cannot
+read is 415 (XML bodies reach them as JSON)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 from fhir_server.errors import NotAcceptable, UnsupportedMediaType
 from fhir_server.http.negotiation import (
     FHIR_JSON,
+    FHIR_XML,
     JSON_PATCH,
     check_body_type,
     response_format,
@@ -29,7 +31,8 @@ from fhir_server.http.negotiation import (
         "application/fhir+json; fhirVersion=4.0",
         "APPLICATION/FHIR+JSON",
         "text/html, application/xhtml+xml, */*;q=0.8",
-        "application/fhir+xml;q=0.9, application/fhir+json;q=0.1",
+        "application/fhir+xml;q=0.1, application/fhir+json;q=0.9",
+        "application/fhir+json, application/fhir+xml",
     ],
 )
 def test_json_is_served_when_accepted(accept: str | None) -> None:
@@ -38,9 +41,16 @@ def test_json_is_served_when_accepted(accept: str | None) -> None:
 
 @pytest.mark.parametrize(
     "accept",
+    ["application/fhir+xml", "application/xml", "text/xml", "APPLICATION/FHIR+XML;fhirVersion=4.0",
+     "application/fhir+xml;q=0.9, application/fhir+json;q=0.1", "text/html, application/xml"],
+)
+def test_xml_is_served_when_preferred(accept: str) -> None:
+    assert response_format(accept, None) == FHIR_XML
+
+
+@pytest.mark.parametrize(
+    "accept",
     [
-        "application/fhir+xml",
-        "application/xml",
         "text/html",
         "text/plain, text/html",
         "application/fhir+json;q=0",
@@ -67,7 +77,13 @@ def test_format_parameter_asking_for_json_is_served(format_parameter: str) -> No
     assert response_format(None, format_parameter) == FHIR_JSON
 
 
-@pytest.mark.parametrize("format_parameter", ["xml", "application/fhir+xml", "ttl", "html"])
+@pytest.mark.parametrize("format_parameter", ["xml", "application/fhir+xml", "text/xml",
+                                              "application/xml", "XML"])
+def test_format_parameter_asking_for_xml_is_served(format_parameter: str) -> None:
+    assert response_format(None, format_parameter) == FHIR_XML
+
+
+@pytest.mark.parametrize("format_parameter", ["ttl", "html", "application/fhir+turtle"])
 def test_format_parameter_asking_for_other_format_is_406(format_parameter: str) -> None:
     with pytest.raises(NotAcceptable):
         response_format(None, format_parameter)
@@ -78,8 +94,7 @@ def test_format_parameter_overrides_accept() -> None:
 
 
 def test_format_parameter_xml_overrides_json_accept() -> None:
-    with pytest.raises(NotAcceptable):
-        response_format(FHIR_JSON, "xml")
+    assert response_format(FHIR_JSON, "xml") == FHIR_XML
 
 
 def test_406_diagnostics_truncate_a_huge_accept_header() -> None:

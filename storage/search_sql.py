@@ -287,9 +287,17 @@ class SearchSql:
 
     def _reference(self, name: str, value: ReferenceValue) -> Condition:
         table = self.children["references"]
+        if value.foreign:
+            return self._child("references", and_(table.c.param == name,
+                                                  table.c.url == value.url))
         by_id = table.c.target_id == value.target_id
         if value.target_type:
             by_id = and_(by_id, table.c.target_type == value.target_type)
+        # a stored absolute URL of another server names the EHR's resource, not ours
+        local = ~table.c.url.contains("://", autoescape=True)
+        if value.base:
+            local = or_(local, table.c.url.startswith(value.base + "/", autoescape=True))
+        by_id = and_(by_id, local)
         return self._child("references", and_(table.c.param == name,
                                               or_(by_id, table.c.url == value.url)))
 

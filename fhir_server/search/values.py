@@ -46,11 +46,15 @@ class DateValue:
 
 @dataclass(frozen=True)
 class ReferenceValue:
-    """``target_type`` may be None (any type); ``url`` is the literal as given."""
+    """``target_type`` may be None (any type); ``url`` is the literal as given; ``foreign``: an
+    absolute URL of another server, matched by its URL only; ``base``: this server's base, the
+    only absolute URLs a local value matches."""
 
     target_type: str | None
     target_id: str
     url: str
+    foreign: bool = False
+    base: str = ""
 
 
 @dataclass(frozen=True)
@@ -166,17 +170,19 @@ def _date(name: str, raw: str) -> DateValue:
 
 def _reference(name: str, modifier: str | None, raw: str, base_url: str) -> ReferenceValue:
     literal = raw
-    if base_url and literal.startswith(base_url.rstrip("/") + "/"):
-        literal = literal[len(base_url.rstrip("/")) + 1:]
-    if "://" in literal:
+    base = base_url.rstrip("/")
+    if base and literal.startswith(base + "/"):
+        literal = literal[len(base) + 1:]
+    if "://" in literal or literal.startswith("urn:"):
         parts = literal.rstrip("/").split("/")
-        return ReferenceValue(parts[-2] if len(parts) >= 2 else None, parts[-1], raw)
+        return ReferenceValue(parts[-2] if len(parts) >= 2 else None, parts[-1], raw,
+                              foreign=True, base=base)
     pieces = literal.split("/")
     if len(pieces) == 1:
-        return ReferenceValue(modifier, pieces[0], raw)
+        return ReferenceValue(modifier, pieces[0], raw, base=base)
     if len(pieces) == 2 and pieces[0] and pieces[1]:
         if modifier and modifier != pieces[0]:
             raise InvalidRequest(
                 f"Search parameter '{name}:{modifier}' has a value of type {pieces[0]}")
-        return ReferenceValue(pieces[0], pieces[1], raw)
+        return ReferenceValue(pieces[0], pieces[1], raw, base=base)
     raise InvalidRequest(f"Search parameter '{name}': '{raw[:80]}' is not a reference")

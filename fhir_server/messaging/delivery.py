@@ -73,9 +73,9 @@ class Deliverer:
         claimed = await self._claim(now)
         if not claimed:
             return []
-        outcomes = await asyncio.gather(*(self._send(row, now) for row in claimed))
-        await self._record([outcome for outcome in outcomes if outcome is not None], now)
-        return [outcome for outcome in outcomes if outcome is not None]
+        outcomes = list(await asyncio.gather(*(self._send(row, now) for row in claimed)))
+        await self._record(outcomes, now)
+        return outcomes
 
     async def _claim(self, now: datetime) -> list[dict[str, Any]]:
         lease_until = now + self._policy.lease
@@ -123,7 +123,7 @@ class Deliverer:
                 kept.append(row)
         return kept
 
-    async def _send(self, row: dict[str, Any], now: datetime) -> Outcome | None:
+    async def _send(self, row: dict[str, Any], now: datetime) -> Outcome:
         channel = self._channels[row["channel"]]
         message = OutgoingMessage(
             channel=row["channel"], address=row["address"], body=row["body"],

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from starlette.testclient import TestClient
 
+from fhir_server.messaging.dispatcher import PassReport
 from tests.integration.messaging_helpers import (
     FHIR_JSON,
     Clock,
@@ -273,3 +274,24 @@ def test_request_without_channel_or_template_is_a_record_only(client: TestClient
     assert messages_of(client, request_id) == []
     request = client.get(f"/fhir/CommunicationRequest/{request_id}").json()
     assert (request["status"], request["meta"]["versionId"]) == ("active", "1")
+
+
+def test_revoking_after_fan_out_cancels_what_is_still_queued(client: TestClient) -> None:
+    patient = create_patient(client, given="Ada", family="Lovelace", phone="+16175550100")
+    request_id = post_order(client, send_order([patient]))
+    dispatcher = client.app.state.services.dispatcher  # type: ignore[attr-defined]
+    dispatcher.clock = Clock()
+    assert client.portal is not None
+    client.portal.call(dispatcher.fan_out_due, PassReport())
+    request = client.get(f"/fhir/CommunicationRequest/{request_id}").json()
+    revoked = client.put(f"/fhir/CommunicationRequest/{request_id}", headers=FHIR_JSON,
+                         json={**request, "status": "revoked"})
+    assert revoked.status_code == 200, revoked.text
+
+    report = run_dispatcher(client, Clock())
+
+    assert report.states == {}
+    [message] = messages_of(client, request_id)
+    assert message["status"] == "not-done"
+    assert message["statusReason"]["coding"][0]["code"] == "revoked"
+    assert delivery_state(message) == "cancelled"

@@ -20,6 +20,7 @@ from fhir_server.http.health import health_routes
 from fhir_server.http.media_routes import media_routes
 from fhir_server.http.messaging_routes import messaging_routes
 from fhir_server.http.operation_routes import operation_routes
+from fhir_server.http.request_log import RequestLogMiddleware, configure_access_log
 from fhir_server.http.responses import error_response
 from fhir_server.http.routes import fhir_routes
 from fhir_server.http.template_routes import template_routes
@@ -120,6 +121,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
     app.router.routes.extend(health_routes())
     _install_error_handlers(app)
     app.add_middleware(FhirXmlMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestLogMiddleware, is_served=lambda name: name in getattr(
+        getattr(app.state, "services", None), "repositories", ()))  # outermost: sees all
     return app
 
 
@@ -151,4 +154,6 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 def app_from_environment() -> FastAPI:
     """Factory for uvicorn workers: settings from the environment, migrations done by the CLI."""
-    return create_app(Settings(), migrate=False)
+    settings = Settings()
+    configure_access_log(settings.log_level)
+    return create_app(settings, migrate=False)

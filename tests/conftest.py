@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
 from fhir_server.app import create_app
@@ -62,13 +62,12 @@ def sync_engines(database_urls: dict[str, str]) -> Iterator[dict[str, Engine]]:
 
 
 def empty_tables(engine: Engine) -> None:
+    """Every table emptied, children first. DELETE, not TRUNCATE: on PostgreSQL a TRUNCATE of
+    the schema's ~30 tables took about a second per test (new files for every table), the
+    DELETEs of a test's few rows under 0.1 s."""
     with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            names = ", ".join(table.name for table in metadata.sorted_tables)
-            connection.execute(text(f"TRUNCATE {names} CASCADE"))
-        else:
-            for table in reversed(metadata.sorted_tables):
-                connection.execute(table.delete())
+        for table in reversed(metadata.sorted_tables):
+            connection.execute(table.delete())
 
 
 @pytest.fixture(params=BACKENDS)

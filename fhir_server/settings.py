@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     phone_default_region: str = "US"
     mrn_system: str = "urn:prm:mrn"
     max_body_bytes: int = 1_048_576
+    bundle_max_entries: int = 10_000
+    bundle_max_bytes: int = 64 * 1024 * 1024
     page_size_default: int = 50
     page_size_max: int = 1000
     db_pool_size: int = 10

@@ -22,6 +22,7 @@ from storage.row_set import RowSet
 from storage.search_pages import SearchCatalog, SearchSource, run_search
 from storage.search_sql import SearchSql
 from storage.stored import RowConflict, SearchResults, StoredResource, VersionMoved, now
+from storage.unit_of_work import reading
 
 WRITE_ATTEMPTS = 5
 BeforeWrite = Callable[[dict[str, Any]], Awaitable[None]]
@@ -86,7 +87,7 @@ class MappedRepository:
 
     async def version_rows(self, resource_id: str, version_id: int) -> RowSet:
         """The rows of one version as its history snapshot kept them (search values aside)."""
-        async with self._engine.connect() as connection:
+        async with reading(self._engine) as connection:
             entry = await read_version(connection, self.resource_type, resource_id, version_id)
         name = f"{self.resource_type}/{resource_id}"
         if entry is None:
@@ -100,7 +101,7 @@ class MappedRepository:
     ) -> tuple[int, list[StoredResource]]:
         if resource_id is not None and await self.rows.select(resource_id) is None:
             raise NotFound(f"{self.resource_type}/{resource_id} is not known")
-        async with self._engine.connect() as connection:
+        async with reading(self._engine) as connection:
             total, entries = await history_page(
                 connection, resource_type=self.resource_type, resource_id=resource_id,
                 since=since, count=count, offset=offset)

@@ -27,6 +27,7 @@ from storage.search_pages import SearchCatalog, SearchSource, run_search
 from storage.search_sql import SearchSql
 from storage.stored import RowConflict, SearchResults, StoredResource, VersionMoved, now
 from storage.tables import PATIENT_CHILD_TABLES, patients
+from storage.unit_of_work import reading
 
 RESOURCE_TYPE = "Patient"
 WRITE_ATTEMPTS = 5
@@ -75,7 +76,7 @@ class PatientRepository:
         return self._stored(rows)
 
     async def vread(self, resource_id: str, version_id: int) -> StoredResource:
-        async with self._engine.connect() as connection:
+        async with reading(self._engine) as connection:
             entry = await read_version(connection, RESOURCE_TYPE, resource_id, version_id)
         if entry is None:
             raise NotFound(f"Patient/{resource_id}/_history/{version_id} is not known")
@@ -89,7 +90,7 @@ class PatientRepository:
     ) -> tuple[int, list[StoredResource]]:
         if resource_id is not None and await self._rows.select(resource_id) is None:
             raise NotFound(f"Patient/{resource_id} is not known")
-        async with self._engine.connect() as connection:
+        async with reading(self._engine) as connection:
             total, entries = await history_page(
                 connection, resource_type=RESOURCE_TYPE, resource_id=resource_id,
                 since=since, count=count, offset=offset,
@@ -107,7 +108,7 @@ class PatientRepository:
 
     async def merged_into(self, resource_ids: set[str]) -> dict[str, str]:
         """Which of these patients were merged, and into whom."""
-        async with self._engine.connect() as connection:
+        async with reading(self._engine) as connection:
             result = await connection.execute(
                 select(patients.c.id, patients.c.merged_into_id).where(
                     patients.c.id.in_(sorted(resource_ids)),
@@ -129,16 +130,17 @@ class PatientRepository:
     async def find(self, query: str) -> list[str]:
         """Ids of live Patients meeting every criterion of a conditional query (at most two)."""
         criteria = parse_criteria(query, self._context.phone_region)
-        async with self._engine.connect() as connection:
+        async with reading(self._engine) as connection:
             return await find_patient_ids(connection, criteria, self._context.cipher)
 
     # ------------------------------------------------------------------ writes
 
-    async def create(self, resource: dict[str, Any]) -> StoredResource:
+    async def create(self, resource: dict[str, Any], *,
+                     resource_id: str | None = None) -> StoredResource:
         """A new Patient with a server-assigned id (any id in the body is ignored)."""
         if "link" in resource:
             await refuse_merged_references(resource, self.merged_into)
-        resource_id = str(uuid.uuid4())
+        resource_id = resource_id or str(uuid.uuid4())
         try:
             return await self._write(resource_id, resource, expected_version=None, method="POST")
         except VersionMoved:

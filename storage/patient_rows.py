@@ -22,6 +22,7 @@ from storage.resource_rows import TableSet, write_deletion, write_version
 from storage.row_set import RowSet
 from storage.stored import RowConflict, VersionMoved
 from storage.tables import PATIENT_CHILD_TABLES, patients
+from storage.unit_of_work import reading, writing
 
 PATIENT_TABLES = TableSet(patients, PATIENT_CHILD_TABLES, owner="patient_id")
 
@@ -65,7 +66,7 @@ class SqlAlchemyPatientRows:
             bindparam("ids", expanding=True)).columns(*result_columns)
 
     async def select(self, resource_id: str) -> RowSet | None:
-        async with self._engine.connect() as connection:
+        async with reading(self._engine) as connection:
             result = await connection.execute(self._select, {"id": resource_id})
             record = result.first()
         return row_set_from_record(tuple(record)) if record is not None else None
@@ -74,12 +75,12 @@ class SqlAlchemyPatientRows:
                           search_rows: bool = True) -> list[RowSet]:
         if not resource_ids:
             return []
-        async with self._engine.connect() as connection:
+        async with reading(self._engine) as connection:
             result = await connection.execute(self._select_many, {"ids": resource_ids})
             return [row_set_from_record(tuple(record)) for record in result]
 
     async def mrn_taken(self, mrn: str, resource_id: str) -> bool:
-        async with self._engine.connect() as connection:
+        async with reading(self._engine) as connection:
             result = await connection.execute(
                 select(patients.c.id).where(patients.c.mrn == mrn, patients.c.id != resource_id))
             return result.first() is not None
@@ -88,14 +89,14 @@ class SqlAlchemyPatientRows:
         self, rows: RowSet, entry: HistoryEntry, *, expected_version: int | None
     ) -> None:
         try:
-            async with self._engine.begin() as connection:
+            async with writing(self._engine) as connection:
                 await write_version(connection, PATIENT_TABLES, rows, entry,
                                     expected_version=expected_version)
         except IntegrityError as exc:
             raise RowConflict(str(exc.orig)) from exc
 
     async def save_deletion(self, entry: HistoryEntry, *, expected_version: int) -> None:
-        async with self._engine.begin() as connection:
+        async with writing(self._engine) as connection:
             await write_deletion(connection, PATIENT_TABLES, entry,
                                  expected_version=expected_version)
 

@@ -9,6 +9,8 @@ the same as the portable executor's.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date, datetime
 from typing import Any
 
@@ -28,6 +30,7 @@ from storage.patient_sql import (
 )
 from storage.row_set import RowSet
 from storage.stored import RowConflict, VersionMoved
+from storage.unit_of_work import active_connection, driver_connection
 
 _SQL = PostgresPatientSql()
 _SELECT_MANY_LEAN = select_current_json_sql(search_rows=False).replace(
@@ -67,8 +70,23 @@ class PsycopgPatientRows:
     async def close(self) -> None:
         await self._pool.close()
 
-    async def select(self, resource_id: str) -> RowSet | None:
+    @asynccontextmanager
+    async def _connection(self, *, write: bool = False) -> AsyncIterator[Any]:
+        """A pooled autocommit connection, or inside a unit of work the unit's own (a write
+        there in a savepoint, so a refused one undoes only itself)."""
+        unit = active_connection()
+        if unit is not None and unit.dialect.name == "postgresql":
+            if write:
+                async with unit.begin_nested():
+                    yield await driver_connection(unit)
+            else:
+                yield await driver_connection(unit)
+            return
         async with self._pool.connection() as connection:
+            yield connection
+
+    async def select(self, resource_id: str) -> RowSet | None:
+        async with self._connection() as connection:
             cursor = await connection.execute(_SQL.select_current, {"id": resource_id})
             record = await cursor.fetchone()
         return row_set_from_json(record[0]) if record is not None else None
@@ -78,7 +96,7 @@ class PsycopgPatientRows:
         if not resource_ids:
             return []
         statement = _SQL.select_many if search_rows else _SELECT_MANY_LEAN
-        async with self._pool.connection() as connection:
+        async with self._connection() as connection:
             cursor = await connection.execute(statement, {"ids": resource_ids})
             return [row_set_from_json(record[0], search_rows=search_rows)
                     for record in await cursor.fetchall()]
@@ -91,14 +109,14 @@ class PsycopgPatientRows:
         query = statement.add_columns(
             literal_column(row_json_for("patients.id", search_rows=search_rows)))
         compiled = query.compile(dialect=_DIALECT, compile_kwargs={"render_postcompile": True})
-        async with self._pool.connection() as connection:
+        async with self._connection() as connection:
             cursor = await connection.execute(compiled.string, compiled.params)
             records = await cursor.fetchall()
         return [(list(record[:-1]), row_set_from_json(record[-1], search_rows=search_rows))
                 for record in records]
 
     async def mrn_taken(self, mrn: str, resource_id: str) -> bool:
-        async with self._pool.connection() as connection:
+        async with self._connection() as connection:
             cursor = await connection.execute(_SQL.mrn_taken, {"mrn": mrn, "id": resource_id})
             return await cursor.fetchone() is not None
 
@@ -126,7 +144,7 @@ class PsycopgPatientRows:
     async def _execute_one(self, statement: str, parameters: dict[str, Any]) -> None:
         """Run a version-writing statement; it must write exactly one history row."""
         try:
-            async with self._pool.connection() as connection:
+            async with self._connection(write=True) as connection:
                 cursor = await connection.execute(statement, parameters)
                 written = cursor.rowcount
         except psycopg.errors.IntegrityError as exc:

@@ -17,6 +17,7 @@ from storage.history import HistoryEntry, record_version
 from storage.row_set import RowSet
 from storage.stored import RowConflict, VersionMoved
 from storage.tables import resource_history
+from storage.unit_of_work import reading, writing
 
 InTransaction = Callable[[AsyncConnection], Awaitable[None]]
 
@@ -170,7 +171,7 @@ class TableRows:
         """The current rows of these ids (deleted ones too), in no particular order."""
         if not resource_ids:
             return []
-        async with self.engine.connect() as connection:
+        async with reading(self.engine) as connection:
             return await select_rows(connection, self.tables, resource_ids)
 
     async def save_version(
@@ -180,7 +181,7 @@ class TableRows:
         """Insert (``expected_version`` None) or overwrite the rows and add the history entry,
         atomically; VersionMoved / RowConflict when another writer got there first."""
         try:
-            async with self.engine.begin() as connection:
+            async with writing(self.engine) as connection:
                 await write_version(connection, self.tables, rows, entry,
                                     expected_version=expected_version)
                 if in_transaction is not None:
@@ -192,7 +193,7 @@ class TableRows:
         self, entry: HistoryEntry, *, expected_version: int,
         in_transaction: InTransaction | None = None,
     ) -> None:
-        async with self.engine.begin() as connection:
+        async with writing(self.engine) as connection:
             await write_deletion(connection, self.tables, entry,
                                  expected_version=expected_version)
             if in_transaction is not None:

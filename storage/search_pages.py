@@ -16,6 +16,7 @@ from mappings.search_backing import SearchParameter
 from storage.keyset import SortKey, beyond, decode_token, encode_token, order_by
 from storage.row_set import RowSet
 from storage.search_sql import SearchSql
+from storage.unit_of_work import reading
 
 MAX_INCLUDED = 1000
 """At most this many resources are added by _include/_revinclude to one page."""
@@ -98,7 +99,7 @@ async def run_search(
 
     total = None
     if want_total:
-        async with engine.connect() as connection:
+        async with reading(engine) as connection:
             total = (await connection.execute(
                 select(func.count()).select_from(main).where(*conditions))).scalar_one()
     boundaries: list[Any] = []
@@ -113,7 +114,7 @@ async def run_search(
             boundaries = [columns for columns, _ in page]
             fetched = {rows.main["id"]: rows for _, rows in page}
         else:
-            async with engine.connect() as connection:
+            async with reading(engine) as connection:
                 boundaries = [list(row) for row in await connection.execute(statement)]
     more = len(boundaries) > count
     boundaries = boundaries[:count]
@@ -199,5 +200,5 @@ async def _referring(
                         refs.c.target_type == include.target_type,
                         refs.c.target_id.in_(targets))
                  .limit(MAX_INCLUDED))
-    async with engine.connect() as connection:
+    async with reading(engine) as connection:
         return {(include.source_type, row[0]) for row in await connection.execute(statement)}

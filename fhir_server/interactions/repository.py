@@ -32,7 +32,10 @@ class ResourceRepository(Protocol):
     async def find(self, query: str) -> list[str]:
         """Ids of live resources meeting a conditional query (at most two)."""
 
-    async def create(self, resource: dict[str, Any]) -> StoredResource: ...
+    async def create(self, resource: dict[str, Any], *,
+                     resource_id: str | None = None) -> StoredResource:
+        """A new resource; its id is ``resource_id`` when given (a transaction Bundle assigns
+        ids before it writes, to rewrite references), else a new UUID."""
 
     async def update(
         self, resource_id: str, resource: dict[str, Any], *, if_match: int | None

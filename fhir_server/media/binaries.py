@@ -27,6 +27,7 @@ from storage.mapped_repository import MappedRepository
 from storage.media_tables import binaries, blobs
 from storage.resource_rows import InTransaction
 from storage.stored import SearchResults, StoredResource, now
+from storage.unit_of_work import reading
 
 CHUNK = 256 * 1024
 
@@ -116,7 +117,7 @@ class BinaryRepository:
 
     async def sha1_of(self, sha256: str) -> str:
         """The base64 SHA-1 of stored bytes (FHIR Attachment.hash), kept with the blob."""
-        async with self._mapped.rows.engine.connect() as connection:
+        async with reading(self._mapped.rows.engine) as connection:
             found = (await connection.execute(
                 select(blobs.c.sha1_base64).where(blobs.c.sha256 == sha256))).scalar()
         if found is None:
@@ -125,9 +126,10 @@ class BinaryRepository:
 
     # ------------------------------------------------------------------ writes
 
-    async def create(self, resource: dict[str, Any]) -> StoredResource:
+    async def create(self, resource: dict[str, Any], *,
+                     resource_id: str | None = None) -> StoredResource:
         """From FHIR JSON: ``data`` (base64) holds the bytes."""
-        return await self._create(resource, await self._stage_json(resource))
+        return await self._create(resource, await self._stage_json(resource), resource_id)
 
     async def update(self, resource_id: str, resource: dict[str, Any], *,
                      if_match: int | None) -> tuple[StoredResource, bool]:
@@ -159,10 +161,12 @@ class BinaryRepository:
         return await self._mapped.delete(
             resource_id, in_transaction=self._release(sha256) if sha256 else None)
 
-    async def _create(self, resource: dict[str, Any], staged: StagedBlob) -> StoredResource:
+    async def _create(self, resource: dict[str, Any], staged: StagedBlob,
+                      resource_id: str | None = None) -> StoredResource:
         try:
             return await self._mapped.create(resource, facts=self._content(staged),
-                                             in_transaction=self._claim(staged, None))
+                                             in_transaction=self._claim(staged, None),
+                                             resource_id=resource_id)
         finally:
             await self.store.discard(staged)
 

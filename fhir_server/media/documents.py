@@ -60,10 +60,11 @@ class DocumentReferenceRepository:
     async def find(self, query: str) -> list[str]:
         return await self.mapped.find(query)
 
-    async def create(self, resource: dict[str, Any]) -> StoredResource:
+    async def create(self, resource: dict[str, Any], *,
+                     resource_id: str | None = None) -> StoredResource:
         await refuse_merged_references(resource, self._merged_into)
         resource, sha256_of = await self._tie_attachments(resource)
-        return await self.mapped.create(resource, facts=sha256_of)
+        return await self.mapped.create(resource, facts=sha256_of, resource_id=resource_id)
 
     async def update(self, resource_id: str, resource: dict[str, Any], *,
                      if_match: int | None) -> tuple[StoredResource, bool]:

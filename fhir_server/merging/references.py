@@ -73,3 +73,43 @@ def restore(resource: dict[str, Any], paths: list[Path], source_id: str,
             continue
         _set(changed, path, f"Patient/{source_id}")
     return changed, conflicts
+
+
+def _is_extension(node: dict[str, Any]) -> bool:
+    return any(key.startswith("value") for key in node)
+
+
+def replace_references(node: Any, replacement: Any) -> Any:
+    """A copy of ``node`` with each literal ``replacement(literal)`` answers (not None) put in
+    its place: every ``Reference.reference`` anywhere (extensions and contained resources
+    included) and every ``Attachment.url`` (a ``url`` that is not an extension's).
+    https://hl7.org/fhir/R4/bundle.html#references"""
+    if isinstance(node, dict):
+        changed: dict[str, Any] = {}
+        for key, value in node.items():
+            if isinstance(value, str) and (
+                    key == "reference" or (key == "url" and not _is_extension(node))):
+                found = replacement(value)
+                changed[key] = value if found is None else found
+            else:
+                changed[key] = replace_references(value, replacement)
+        return changed
+    if isinstance(node, list):
+        return [replace_references(value, replacement) for value in node]
+    return node
+
+
+def reference_literals(node: Any, found: list[str] | None = None) -> list[str]:
+    """Every ``reference`` and non-extension ``url`` string in ``node``."""
+    found = [] if found is None else found
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if isinstance(value, str) and (
+                    key == "reference" or (key == "url" and not _is_extension(node))):
+                found.append(value)
+            else:
+                reference_literals(value, found)
+    elif isinstance(node, list):
+        for value in node:
+            reference_literals(value, found)
+    return found

@@ -19,6 +19,7 @@ from mappings.fhir_dates import format_instant
 from mappings.search_backing import DateRange, IdColumn, ReferenceRows, SearchParameter
 from storage.stored import SearchResults, StoredResource
 from storage.tables import patient_merges
+from storage.unit_of_work import reading
 
 LIFECYCLE = "http://terminology.hl7.org/CodeSystem/iso-21089-lifecycle"
 PARTICIPANT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
@@ -86,7 +87,7 @@ class ProvenanceRepository:
 
     async def read(self, resource_id: str) -> StoredResource:
         merge_id = resource_id.removesuffix(UNDO_SUFFIX)
-        async with self._engine.connect() as connection:
+        async with reading(self._engine) as connection:
             record = (await connection.execute(select(patient_merges).where(
                 patient_merges.c.id == merge_id))).mappings().first()
         found = [p for p in provenances(dict(record)) if p["id"] == resource_id] if record else []
@@ -119,7 +120,7 @@ class ProvenanceRepository:
             if conditions:
                 statement = statement.where(or_(*conditions))
         statement = statement.order_by(patient_merges.c.merged_at.desc()).limit(MAX_RESULTS)
-        async with self._engine.connect() as connection:
+        async with reading(self._engine) as connection:
             records = [dict(row) for row in (await connection.execute(statement)).mappings()]
         resources = [p for record in records for p in provenances(record)]
         return SearchResults(resources[:request.controls.count], None, None,
@@ -128,7 +129,8 @@ class ProvenanceRepository:
     async def find(self, query: str) -> list[str]:
         raise _refused("conditional create")
 
-    async def create(self, resource: dict[str, Any]) -> StoredResource:
+    async def create(self, resource: dict[str, Any], *,
+                     resource_id: str | None = None) -> StoredResource:
         raise _refused("create")
 
     async def update(self, resource_id: str, resource: dict[str, Any], *,

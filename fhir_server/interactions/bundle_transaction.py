@@ -1,0 +1,68 @@
+"""FHIR transaction: every entry in one database transaction, all or nothing. Conditions and
+conditional references are resolved inside it (so what they found cannot change before the
+writes), references rewritten, then the entries run in processing order; the first entry to
+fail rolls everything back and is named in the error. https://hl7.org/fhir/R4/http.html#transaction"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from fhir_server.errors import FhirError, InvalidRequest, Issue
+from fhir_server.interactions.bundle_entries import (
+    BundleContext,
+    EntryResult,
+    Targets,
+    resolve,
+    response_entry,
+    run,
+)
+from fhir_server.interactions.bundle_plan import BundlePlan, PlannedEntry, at_entry
+from storage.unit_of_work import unit_of_work
+
+
+def refuse_unsupported(plan: BundlePlan) -> None:
+    """A transaction naming types this server does not serve is refused whole, listing them."""
+    if not plan.unsupported:
+        return
+    listed = ", ".join(f"{kind} ({len(indexes)} entries)"
+                       for kind, indexes in sorted(plan.unsupported.items()))
+    raise InvalidRequest(
+        f"The transaction names resource types this server does not serve: {listed}; "
+        "nothing was written",
+        issues=[Issue(f"Resource type {kind} is not served here (Bundle.entry"
+                      f"{indexes[:20]})", code="not-supported",
+                      expression=tuple(f"Bundle.entry[{index}]" for index in indexes[:20]))
+                for kind, indexes in sorted(plan.unsupported.items())])
+
+
+async def transaction(plan: BundlePlan, context: BundleContext,
+                      engine: AsyncEngine) -> dict[str, Any]:
+    """The transaction-response Bundle; the first failing entry's error otherwise."""
+    refuse_unsupported(plan)
+    if plan.errors:
+        raise plan.errors[min(plan.errors)]
+    ordered = plan.order()
+    results: dict[int, EntryResult] = {}
+    targets = Targets(dict(plan.aliases))
+    async with unit_of_work(engine):
+        for entry in ordered:
+            await _step(entry, resolve(entry, context, targets, new_id=str(uuid.uuid4())))
+        for entry in ordered:
+            results[entry.index] = await _step(entry, run(entry, context, targets))
+    return {"resourceType": "Bundle", "id": str(uuid.uuid4()), "type": "transaction-response",
+            "entry": [response_entry(results[entry.index], context)
+                      for entry in plan.entries if entry is not None]}
+
+
+T = TypeVar("T")
+
+
+async def _step(entry: PlannedEntry, step: Awaitable[T]) -> T:
+    try:
+        return await step
+    except FhirError as error:
+        raise at_entry(error, entry.index, entry.full_url) from error

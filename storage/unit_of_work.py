@@ -1,0 +1,94 @@
+"""One database transaction shared by many repository calls (a transaction Bundle).
+
+Inside ``unit_of_work(engine)`` every read and write the repositories make on that engine runs
+on the unit's one connection, so a transaction Bundle's entries see each other's rows and are
+committed (or rolled back) together; readers elsewhere see all of it or none. Outside a unit,
+``reading`` and ``writing`` open their own connection and transaction as before.
+
+Each write inside a unit runs in a SAVEPOINT: a refused write (a unique key taken, a version
+moved) undoes only itself, so a repository may retry it (a generated MRN drawn again) on
+PostgreSQL, whose transactions are otherwise dead after an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+
+@dataclass(frozen=True)
+class _Unit:
+    engine: AsyncEngine
+    connection: AsyncConnection
+
+
+_current: ContextVar[_Unit | None] = ContextVar("fhir_unit_of_work", default=None)
+
+
+def active_connection(engine: AsyncEngine | None = None) -> AsyncConnection | None:
+    """The connection of the unit of work running here (on ``engine``, when given), or None."""
+    unit = _current.get()
+    if unit is None:
+        return None
+    if engine is not None and unit.engine.sync_engine is not engine.sync_engine:
+        return None
+    return unit.connection
+
+
+@asynccontextmanager
+async def unit_of_work(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """One transaction for every repository call made inside; committed when the block ends,
+    rolled back when it raises. Units do not nest."""
+    if _current.get() is not None:
+        raise RuntimeError("a unit of work is already running in this context")
+    async with engine.begin() as connection:
+        token = _current.set(_Unit(engine, connection))
+        try:
+            yield connection
+        finally:
+            _current.reset(token)
+
+
+@asynccontextmanager
+async def reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection to read on: the unit's (its uncommitted rows visible), else a new one."""
+    connection = active_connection(engine)
+    if connection is not None:
+        yield connection
+        return
+    async with engine.connect() as opened:
+        yield opened
+
+
+@asynccontextmanager
+async def writing(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A transaction to write in: a savepoint of the unit's, else a transaction of its own."""
+    connection = active_connection(engine)
+    if connection is not None:
+        async with connection.begin_nested():
+            yield connection
+        return
+    async with engine.begin() as opened:
+        yield opened
+
+
+async def driver_connection(connection: AsyncConnection) -> Any:
+    """The DBAPI driver's own connection under ``connection`` (psycopg's, on PostgreSQL)."""
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection
+
+
+async def serialize(key: str) -> None:
+    """Inside a unit of work on PostgreSQL, wait for any other unit holding ``key`` (a
+    transaction-scoped advisory lock), so two transactions that both create "if none exists"
+    cannot both find none. SQLite units hold the one write lock from their start already."""
+    connection = active_connection()
+    if connection is not None and connection.dialect.name == "postgresql":
+        await connection.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                                 {"key": key})

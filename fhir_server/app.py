@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from fhir_server.capability import load_capability_statement
 from fhir_server.errors import FhirError, InvalidRequest, MethodNotAllowed, NotFound
+from fhir_server.http.bundle_routes import bundle_routes
 from fhir_server.http.health import health_routes
 from fhir_server.http.media_routes import media_routes
 from fhir_server.http.messaging_routes import messaging_routes
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
     app.router.routes.extend(template_routes())
     app.router.routes.extend(messaging_routes())
     app.router.routes.extend(fhir_routes())
+    app.router.routes.extend(bundle_routes())
     app.router.routes.extend(health_routes())
     _install_error_handlers(app)
     app.add_middleware(FhirXmlMiddleware, max_body_bytes=settings.max_body_bytes)

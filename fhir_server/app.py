@@ -20,6 +20,7 @@ from fhir_server.http.bundle_routes import bundle_routes
 from fhir_server.http.health import health_routes
 from fhir_server.http.media_routes import media_routes
 from fhir_server.http.messaging_routes import messaging_routes
+from fhir_server.http.metrics import ServerMetrics, metrics_routes, watch_pools
 from fhir_server.http.operation_routes import operation_routes
 from fhir_server.http.request_log import RequestLogMiddleware, configure_access_log
 from fhir_server.http.responses import error_response
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
     """A new app; ``migrate`` (default: on for SQLite) applies pending migrations at start."""
     settings = settings or Settings()
     apply_migrations = settings.is_sqlite if migrate is None else migrate
+    metrics = ServerMetrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -59,6 +61,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             upgrade_to_head(settings.resolved_database_url)
         engine = create_engine(settings)
         rows = await open_patient_rows(settings, engine)
+        watch_pools(metrics, engine, rows)
         context = MappingContext(
             cipher=load_cipher(settings),
             phone_region=settings.phone_default_region,
@@ -79,7 +82,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
                 base_url=settings.base_url or "", started_at=format_instant(now())
             ),
             matcher=PatientMatcher(engine, patients, context, load_weights(settings),
-                                   candidate_limit=settings.match_candidate_limit),
+                                   candidate_limit=settings.match_candidate_limit,
+                                   on_match=metrics.observe_match),
             merger=MergeService(engine, patients, participants(context), settings.mrn_system,
                                 context.cipher.search_hash),
             repositories={
@@ -114,6 +118,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         redoc_url=None,
         openapi_url=None,
     )
+    app.state.metrics = metrics
     app.router.routes.extend(operation_routes())
     app.router.routes.extend(media_routes())
     app.router.routes.extend(template_routes())
@@ -121,10 +126,12 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
     app.router.routes.extend(fhir_routes())
     app.router.routes.extend(bundle_routes())
     app.router.routes.extend(health_routes())
+    app.router.routes.extend(metrics_routes())
     _install_error_handlers(app)
     app.add_middleware(FhirXmlMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestLogMiddleware, is_served=lambda name: name in getattr(
-        getattr(app.state, "services", None), "repositories", ()))  # outermost: sees all
+        getattr(app.state, "services", None), "repositories", ()),
+        observers=[metrics.observe_request])  # outermost: sees every response
     return app
 
 

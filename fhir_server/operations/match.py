@@ -3,6 +3,8 @@ Patient probably is, scored and graded, most likely first, each with the reasons
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,8 +79,11 @@ def load_weights(settings: Settings) -> MatchWeights:
 
 class PatientMatcher:
     def __init__(self, engine: AsyncEngine, patients: PatientRepository,
-                 context: MappingContext, weights: MatchWeights, *, candidate_limit: int) -> None:
+                 context: MappingContext, weights: MatchWeights, *, candidate_limit: int,
+                 on_match: Callable[[float, int], None] | None = None) -> None:
         self._engine = engine
+        self._on_match = on_match
+        """Told the seconds and the candidates scored of each match (the metrics)."""
         self._patients = patients
         self._context = context
         self.weights = weights
@@ -92,6 +97,7 @@ class PatientMatcher:
 
     async def match(self, resource: dict[str, Any], *, count: int | None = None,
                     only_certain: bool = False, exclude: str | None = None) -> MatchOutcome:
+        started = time.perf_counter()
         query = self.record(resource)
         ids, truncated = await candidate_ids(self._engine, query_keys(query),
                                              limit=self._limit, exclude=exclude)
@@ -106,6 +112,8 @@ class PatientMatcher:
                        count=count, only_certain=only_certain)
         resources = {result.candidate.resource_id or "": self._patients.to_resource(
             rows[result.candidate.resource_id or ""]) for result in results}
+        if self._on_match is not None:
+            self._on_match(time.perf_counter() - started, len(candidates))
         return MatchOutcome(results, resources, len(candidates), truncated)
 
 

@@ -1,6 +1,6 @@
 """HTTP for Patient operations: ``POST /Patient/$match`` (a Parameters body),
 ``GET /Patient/{id}/$match`` (the likely duplicates of a stored patient), ``POST
-/Patient/$merge`` and ``POST /Patient/$unmerge``."""
+/Patient/$merge``, ``POST /Patient/$unmerge`` and ``GET /Patient/$demographics``."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ from fhir_server.http import routes
 from fhir_server.http.body import read_body
 from fhir_server.http.negotiation import check_body_type, response_format
 from fhir_server.http.responses import json_response
+from fhir_server.operations.demographics import demographics
 from fhir_server.operations.match import match_bundle, parse_parameters
 from fhir_server.operations.merge import parse_merge
 from fhir_server.validation.resource import parse_json
+from storage.stored import now
 
 
 async def match_posted(request: Request) -> Response:
@@ -80,6 +82,17 @@ async def unmerge_posted(request: Request) -> Response:
     return json_response(await routes.services_of(request).merger.unmerge(merge_id, source))
 
 
+async def patient_demographics(request: Request) -> Response:
+    response_format(request.headers.get("accept"), request.query_params.get("_format"))
+    unknown = sorted(set(request.query_params) - {"_lastUpdated", "_format"})
+    if unknown:
+        raise InvalidRequest(f"$demographics has no parameter '{unknown[0][:40]}' "
+                             "(_lastUpdated)")
+    return json_response(await demographics(
+        routes.services_of(request).engine, today=now().date(),
+        last_updated=request.query_params.getlist("_lastUpdated")))
+
+
 async def patch_provenance(request: Request) -> Response:
     raise MethodNotAllowed("Provenance is read-only here: it records merges, PATCH is not "
                            "allowed", headers={"Allow": "GET, HEAD"})
@@ -91,5 +104,6 @@ def operation_routes(prefix: str = "/fhir") -> list[Route]:
         Route(prefix + "/Patient/$merge", merge_posted, methods=["POST"]),
         Route(prefix + "/Patient/$unmerge", unmerge_posted, methods=["POST"]),
         Route(prefix + "/Patient/$match", match_posted, methods=["POST"]),
+        Route(prefix + "/Patient/$demographics", patient_demographics, methods=["GET"]),
         Route(prefix + "/Patient/{resource_id}/$match", match_stored, methods=["GET"]),
     ]

@@ -8,11 +8,21 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fhir_server.conditional import parse_criteria
-from fhir_server.errors import Conflict, Gone, InvalidResource, NotFound, PreconditionFailed
+from fhir_server.errors import (
+    Conflict,
+    FhirError,
+    Gone,
+    InvalidResource,
+    NotFound,
+    PreconditionFailed,
+)
+from fhir_server.interactions.repository import ItemFailed
 from fhir_server.merging.guard import refuse_merged_references
 from fhir_server.search.query import SearchRequest
 from mappings import patient as patient_mapping
@@ -21,13 +31,14 @@ from mappings.patient_search import PATIENT_SEARCH, SEARCH_ONLY
 from mappings.search_backing import SearchParameter
 from storage.history import HistoryEntry, history_page, read_version
 from storage.patient_lookup import find_patient_ids
-from storage.patient_rows import PatientRowStore
+from storage.patient_rows import PATIENT_TABLES, PatientRowStore
+from storage.resource_rows import insert_versions
 from storage.row_set import RowSet
 from storage.search_pages import SearchCatalog, SearchSource, run_search
 from storage.search_sql import SearchSql
 from storage.stored import RowConflict, SearchResults, StoredResource, VersionMoved, now
 from storage.tables import PATIENT_CHILD_TABLES, patients
-from storage.unit_of_work import reading
+from storage.unit_of_work import reading, writing
 
 RESOURCE_TYPE = "Patient"
 WRITE_ATTEMPTS = 5
@@ -145,6 +156,60 @@ class PatientRepository:
             return await self._write(resource_id, resource, expected_version=None, method="POST")
         except VersionMoved:
             raise Conflict("Another Patient with the same MRN was created concurrently") from None
+
+    async def create_many(self, items: list[tuple[str, dict[str, Any]]]) -> list[StoredResource]:
+        """Many new Patients (id, resource) written together: mapped first, MRNs checked and
+        drawn in one query, then every table filled in a few statements (COPY on PostgreSQL)
+        on the caller's unit of work. ItemFailed names the position of a refused resource."""
+        moment = now()
+        client_mrns = [patient_mapping.find_mrn(resource, self._context.mrn_system)
+                       for _, resource in items]
+        sent = [mrn for mrn in client_mrns if mrn]
+        taken = await self._taken_mrns(sent)
+        for position, mrn in enumerate(client_mrns):
+            if mrn and mrn in taken:
+                raise ItemFailed(position, Conflict(f"MRN {mrn} already belongs to another "
+                                                    "Patient"))
+            if mrn:
+                taken.add(mrn)  # a second Patient of the Bundle with it is refused
+        mrns = [mrn or generate_mrn(moment) for mrn in client_mrns]
+        for _ in range(WRITE_ATTEMPTS):
+            drawn = [mrn for mrn, sent_mrn in zip(mrns, client_mrns, strict=True) if not sent_mrn]
+            clashes = await self._taken_mrns(drawn) | {m for m in drawn if drawn.count(m) > 1}
+            if not clashes:
+                break
+            mrns = [generate_mrn(moment) if mrn in clashes and not sent_mrn else mrn
+                    for mrn, sent_mrn in zip(mrns, client_mrns, strict=True)]
+        versions: list[tuple[RowSet, HistoryEntry]] = []
+        for position, ((resource_id, resource), mrn) in enumerate(zip(items, mrns, strict=True)):
+            try:
+                if "link" in resource:
+                    await refuse_merged_references(resource, self.merged_into)
+                rows = patient_mapping.resource_to_rows(
+                    resource, resource_id=resource_id, version_id=1, last_updated=moment,
+                    mrn=mrn, context=self._context)
+            except PatientRuleError as exc:
+                raise ItemFailed(position, InvalidResource(str(exc), issues=exc.issues)) from exc
+            except FhirError as exc:
+                raise ItemFailed(position, exc) from exc
+            versions.append((rows, HistoryEntry(RESOURCE_TYPE, resource_id, 1, moment, "POST",
+                                                rows.to_snapshot(derived=SEARCH_ONLY))))
+        try:
+            async with writing(self._engine) as connection:
+                await insert_versions(connection, PATIENT_TABLES, versions)
+        except (IntegrityError, psycopg.errors.IntegrityError) as exc:
+            raise Conflict("A Patient of this Bundle clashes with one written concurrently "
+                           "(an id or MRN); send it again") from exc
+        return [StoredResource(rows.main["id"], 1, moment, self._to_resource(rows),
+                               method="POST") for rows, _ in versions]
+
+    async def _taken_mrns(self, mrns: list[str]) -> set[str]:
+        if not mrns:
+            return set()
+        async with reading(self._engine) as connection:
+            result = await connection.execute(
+                select(patients.c.mrn).where(patients.c.mrn.in_(sorted(set(mrns)))))
+            return {row[0] for row in result}
 
     async def update(
         self, resource_id: str, resource: dict[str, Any], *, if_match: int | None

@@ -21,6 +21,7 @@ from fhir_server.interactions.bundle_entries import (
     run,
 )
 from fhir_server.interactions.bundle_plan import BundlePlan, PlannedEntry, at_entry
+from fhir_server.interactions.repository import CreatesMany, ItemFailed
 from storage.unit_of_work import unit_of_work
 
 
@@ -52,6 +53,12 @@ async def transaction(plan: BundlePlan, context: BundleContext,
         for entry in ordered:
             await _step(entry, resolve(entry, context, targets, new_id=str(uuid.uuid4())))
         for entry in ordered:
+            if entry.index in results:
+                continue
+            many = _creates_many(entry, ordered, context, targets)
+            if many:
+                results.update(await _create_many(many, context, targets))
+                continue
             results[entry.index] = await _step(entry, run(entry, context, targets))
     return {"resourceType": "Bundle", "id": str(uuid.uuid4()), "type": "transaction-response",
             "entry": [response_entry(results[entry.index], context)
@@ -66,3 +73,36 @@ async def _step(entry: PlannedEntry, step: Awaitable[T]) -> T:
         return await step
     except FhirError as error:
         raise at_entry(error, entry.index, entry.full_url) from error
+
+
+def _creates_many(entry: PlannedEntry, ordered: list[PlannedEntry], context: BundleContext,
+                  targets: Targets) -> list[PlannedEntry]:
+    """The plain creates of ``entry``'s type, written together when the first of them comes
+    up (a type that creates many at once refers to no other type a Bundle creates: Patient)."""
+    def plain(candidate: PlannedEntry) -> bool:
+        return (candidate.action == "create" and candidate.resource_type == entry.resource_type
+                and candidate.index not in targets.matched)
+
+    if not plain(entry) or not isinstance(context.repositories[entry.resource_type],
+                                          CreatesMany):
+        return []
+    return [candidate for candidate in ordered if plain(candidate)]
+
+
+async def _create_many(entries: list[PlannedEntry], context: BundleContext,
+                       targets: Targets) -> dict[int, EntryResult]:
+    repository = context.repositories[entries[0].resource_type]
+    assert isinstance(repository, CreatesMany)
+    items = []
+    for entry in entries:
+        assert entry.resource is not None and entry.resource_id is not None
+        items.append((entry.resource_id, targets.rewrite(entry.resource)))
+    try:
+        stored = await repository.create_many(items)
+    except ItemFailed as failed:
+        entry = entries[failed.position]
+        raise at_entry(failed.error, entry.index, entry.full_url) from failed.error
+    except FhirError as error:
+        raise at_entry(error, entries[0].index, entries[0].full_url) from error
+    return {entry.index: EntryResult(201, entry.resource_type, stored=version, location=True)
+            for entry, version in zip(entries, stored, strict=True)}

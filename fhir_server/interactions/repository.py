@@ -4,11 +4,30 @@ repository meeting this protocol (Patient, DocumentReference, Binary, ...)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
+from fhir_server.errors import FhirError
 from fhir_server.search.query import SearchRequest
 from mappings.search_backing import SearchParameter
 from storage.stored import SearchResults, StoredResource
+
+
+class ItemFailed(Exception):
+    """One resource of a many-at-once write was refused: ``position`` in the list, and why."""
+
+    def __init__(self, position: int, error: FhirError) -> None:
+        super().__init__(str(error))
+        self.position = position
+        self.error = error
+
+
+@runtime_checkable
+class CreatesMany(Protocol):
+    """A repository that writes many new resources at once (a transaction's creates)."""
+
+    async def create_many(self, items: list[tuple[str, dict[str, Any]]]) -> list[StoredResource]:
+        """New resources (id, resource), written on the caller's unit of work; ItemFailed
+        names the first one refused."""
 
 
 class ResourceRepository(Protocol):

@@ -424,3 +424,47 @@ def test_synthea_subset_sent_twice_creates_nothing_new(
     assert (count(engine, patients), count(engine, media_assets),
             count(engine, resource_history)) == counts
     assert counts[0] == len(synthea_bundles)
+
+
+# ------------------------------------------------------------ Patients written at once
+
+
+def test_patients_of_a_transaction_are_searchable_like_posted_ones(client: TestClient) -> None:
+    send(client, transaction(post("urn:uuid:a", patient()), post("urn:uuid:b", patient(
+        identifier=[{"system": "urn:x", "value": "b"}], name=[{"family": "Okafor"}]))))
+    for query in ("family=Rivera", "phone=6174952000", "email=ana.rivera@example.org",
+                  "identifier=urn:x|b", "birthdate=1984-03-09", "address-city=Boston"):
+        found = client.get(f"/fhir/Patient?{query}", headers=FHIR_JSON).json()
+        assert found["total"] >= 1, query
+    history = client.get("/fhir/Patient/_history", headers=FHIR_JSON).json()
+    assert history["total"] == 2
+    assert {e["request"]["method"] for e in history["entry"]} == {"POST"}
+
+
+def test_the_same_client_mrn_twice_is_409_naming_the_second_entry(client: TestClient,
+                                                                  engine: Engine) -> None:
+    mrn = [{"system": "urn:prm:mrn", "value": "MRN-2024000001"}]
+    response = send(client, transaction(post("urn:uuid:a", patient(identifier=mrn)),
+                                        post("urn:uuid:b", patient(identifier=mrn))))
+    assert response.status_code == 409
+    assert "Bundle.entry[1] (fullUrl urn:uuid:b)" in response.json()["issue"][0]["diagnostics"]
+    assert count(engine, patients) == 0
+
+
+def test_a_client_mrn_already_taken_is_409(client: TestClient) -> None:
+    mrn = [{"system": "urn:prm:mrn", "value": "MRN-2024000002"}]
+    seed(client, "Patient", "p-1", patient(identifier=mrn))
+    response = send(client, transaction(post("urn:uuid:a", patient(identifier=mrn))))
+    assert response.status_code == 409
+    assert "MRN-2024000002" in response.json()["issue"][0]["diagnostics"]
+
+
+def test_generated_mrns_are_unique_across_a_large_transaction(client: TestClient,
+                                                              engine: Engine) -> None:
+    response = send(client, transaction(*(post(f"urn:uuid:{index}", patient(
+        identifier=[{"system": "urn:x", "value": str(index)}])) for index in range(300))),
+        Prefer="return=minimal")
+    assert response.status_code == 200
+    with engine.connect() as connection:
+        mrns = connection.execute(select(patients.c.mrn)).scalars().all()
+    assert len(mrns) == len(set(mrns)) == 300

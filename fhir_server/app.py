@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from fhir_server.capability import load_capability_statement
+from fhir_server.draining import Draining
 from fhir_server.errors import FhirError, InvalidRequest, MethodNotAllowed, NotFound
 from fhir_server.http.bundle_routes import bundle_routes
 from fhir_server.http.health import health_routes
@@ -98,12 +99,14 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             templates=templates,
             dispatcher=dispatcher,
         )
+        undo_drain = app.state.draining.install()
         stop_dispatch = asyncio.Event()
         dispatch = (asyncio.create_task(dispatcher.run_forever(stop_dispatch))
                     if settings.messaging_worker else None)
         try:
             yield
         finally:
+            undo_drain()
             stop_dispatch.set()
             if dispatch is not None:
                 await dispatch
@@ -119,6 +122,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         openapi_url=None,
     )
     app.state.metrics = metrics
+    app.state.draining = Draining(settings.drain_seconds)
     app.router.routes.extend(operation_routes())
     app.router.routes.extend(media_routes())
     app.router.routes.extend(template_routes())

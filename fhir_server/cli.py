@@ -12,6 +12,7 @@ from pathlib import Path
 import uvicorn
 
 from fhir_server.settings import Settings
+from fhir_server.startup_checks import ConfigurationError, check_environment, load_settings
 from storage.crypto import ensure_local_keys
 from storage.migrate import upgrade_to_head
 
@@ -79,7 +80,14 @@ def _worker_command(arguments: argparse.Namespace, settings: Settings) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
-    settings = Settings()
+    try:
+        settings = load_settings()
+        if arguments.command in ("serve", "worker"):
+            check_environment(settings)
+    except ConfigurationError as error:
+        print("fhir-server: invalid configuration:", *error.problems, sep="\n  ",
+              file=sys.stderr)
+        return 2
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if arguments.command == "migrate":

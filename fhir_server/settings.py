@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 class Settings(BaseSettings):
@@ -27,6 +29,7 @@ class Settings(BaseSettings):
     page_size_max: int = 1000
     db_pool_size: int = 10
     log_level: str = "info"
+    drain_seconds: float = 0.0
     blob_url: str | None = None
     max_upload_bytes: int = 50 * 1024 * 1024
     allowed_media_types: str = ("image/jpeg,image/png,application/pdf,audio/ogg,audio/mpeg,"
@@ -52,6 +55,13 @@ class Settings(BaseSettings):
     twilio_from_number: str | None = Field(default=None, validation_alias="TWILIO_FROM_NUMBER")
     twilio_whatsapp_from: str | None = Field(default=None,
                                              validation_alias="TWILIO_WHATSAPP_FROM")
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        if value.lower() not in LOG_LEVELS:
+            raise ValueError(f"'{value[:20]}' is not one of {', '.join(LOG_LEVELS)}")
+        return value.lower()
 
     @property
     def allowed_media_type_set(self) -> frozenset[str]:

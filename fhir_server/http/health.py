@@ -1,4 +1,5 @@
-"""Liveness (``/health``) and readiness (``/health/ready``: the database answers)."""
+"""Liveness (``/health``) and readiness (``/health/ready``: the database answers and the
+process is not draining after a SIGTERM)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ async def health(_request: Request) -> JSONResponse:
 
 
 async def ready(request: Request) -> JSONResponse:
+    draining = getattr(request.app.state, "draining", None)
+    if draining is not None and draining.active:
+        return JSONResponse({"status": "draining"}, status_code=503)
     if await database_ready(request.app.state.services.engine):
         return JSONResponse({"status": "ready"})
     return JSONResponse({"status": "database unreachable"}, status_code=503)

@@ -1,5 +1,5 @@
-"""The ``fhir-server`` command: ``serve``, ``migrate``, ``worker``, ``match scan`` and
-``match train``."""
+"""The ``fhir-server`` command: ``serve``, ``migrate``, ``worker``, ``import``, ``match scan``
+and ``match train``."""
 
 from __future__ import annotations
 
@@ -41,7 +41,27 @@ def _parser() -> argparse.ArgumentParser:
                                "them as JSON for FHIR_MATCH_WEIGHTS")
     train.add_argument("--sample", type=int, default=20_000, help="patients to sample")
     train.add_argument("--output", type=Path, required=True, help="weights JSON to write")
+    bulk = commands.add_parser("import", help="load Bundles / NDJSON (a file or a folder): "
+                               "served types loaded, the rest counted; resumable")
+    bulk.add_argument("path", type=Path)
+    bulk.add_argument("--state", type=Path, default=None,
+                      help="progress file (default DATA_DIR/import-state.json)")
+    bulk.add_argument("--chunk", type=int, default=500, help="NDJSON lines per transaction")
     return parser
+
+
+def _import_command(arguments: argparse.Namespace, settings: Settings) -> int:
+    from fhir_server.bulk_import import import_path
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_local_keys(settings)
+    report = asyncio.run(import_path(settings, arguments.path, state_path=arguments.state,
+                                     chunk=arguments.chunk))
+    print(report.table())
+    print(f"{report.files} files read, {report.resumed} done by an earlier run")
+    for problem, times in report.errors.most_common(20):
+        print(f"  {times:>6,} x {problem}")
+    return 1 if report.failed else 0
 
 
 async def _match_command(arguments: argparse.Namespace, settings: Settings) -> int:
@@ -96,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if arguments.command == "worker":
         return _worker_command(arguments, settings)
+    if arguments.command == "import":
+        return _import_command(arguments, settings)
     if arguments.command == "match":
         ensure_local_keys(settings)
         if settings.is_sqlite:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -468,3 +469,36 @@ def test_generated_mrns_are_unique_across_a_large_transaction(client: TestClient
     with engine.connect() as connection:
         mrns = connection.execute(select(patients.c.mrn)).scalars().all()
     assert len(mrns) == len(set(mrns)) == 300
+
+
+def test_concurrent_readers_never_see_part_of_a_transaction(client: TestClient,
+                                                            engine: Engine) -> None:
+    size = 200
+    entries = [post(f"urn:uuid:p{index}", patient(
+        identifier=[{"system": "urn:x", "value": str(index)}])) for index in range(size)]
+    entries += [post(f"urn:uuid:c{index}", communication(
+        basedOn=None, subject={"reference": f"urn:uuid:p{index}"})) for index in range(40)]
+    seen: set[tuple[int, int]] = set()
+    done = threading.Event()
+    both = select(select(func.count()).select_from(patients).scalar_subquery(),
+                  select(func.count()).select_from(outbound_notifications).scalar_subquery())
+
+    def counts() -> tuple[int, int]:
+        with engine.connect() as connection:  # one statement: one snapshot
+            row = connection.execute(both).one()
+        return int(row[0]), int(row[1])
+
+    def watch() -> None:
+        while not done.is_set():
+            seen.add(counts())
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        response = send(client, transaction(*entries), Prefer="return=minimal")
+    finally:
+        done.set()
+        watcher.join()
+    assert response.status_code == 200
+    seen.add(counts())
+    assert seen <= {(0, 0), (size, 40)}, sorted(seen)[:5]

@@ -160,12 +160,12 @@ class PatientRepository:
     async def create_many(self, items: list[tuple[str, dict[str, Any]]]) -> list[StoredResource]:
         """Many new Patients (id, resource) written together: mapped first, MRNs checked and
         drawn in one query, then every table filled in a few statements (COPY on PostgreSQL)
-        on the caller's unit of work. ItemFailed names the position of a refused resource."""
+        on the caller's unit of work. A drawn MRN that a concurrent writer took meanwhile is
+        drawn again. ItemFailed names the position of a refused resource."""
         moment = now()
         client_mrns = [patient_mapping.find_mrn(resource, self._context.mrn_system)
                        for _, resource in items]
-        sent = [mrn for mrn in client_mrns if mrn]
-        taken = await self._taken_mrns(sent)
+        taken = await self._taken_mrns([mrn for mrn in client_mrns if mrn])
         for position, mrn in enumerate(client_mrns):
             if mrn and mrn in taken:
                 raise ItemFailed(position, Conflict(f"MRN {mrn} already belongs to another "
@@ -173,35 +173,56 @@ class PatientRepository:
             if mrn:
                 taken.add(mrn)  # a second Patient of the Bundle with it is refused
         mrns = [mrn or generate_mrn(moment) for mrn in client_mrns]
+        redraw = list(range(len(items)))
+        mapped: dict[int, tuple[RowSet, HistoryEntry]] = {}
         for _ in range(WRITE_ATTEMPTS):
-            drawn = [mrn for mrn, sent_mrn in zip(mrns, client_mrns, strict=True) if not sent_mrn]
+            mrns = await self._draw_mrns(mrns, client_mrns, moment)
+            for position in redraw:
+                mapped[position] = await self._new_version(position, items[position],
+                                                           mrns[position], moment)
+            versions = [mapped[position] for position in range(len(items))]
+            try:
+                async with writing(self._engine) as connection:
+                    await insert_versions(connection, PATIENT_TABLES, versions)
+            except (IntegrityError, psycopg.errors.IntegrityError) as exc:
+                clashes = await self._taken_mrns(mrns)
+                redraw = [position for position, mrn in enumerate(mrns)
+                          if mrn in clashes and not client_mrns[position]]
+                if not redraw or any(client_mrns[p] in clashes for p in range(len(items))):
+                    raise Conflict("A Patient of this Bundle clashes with one written "
+                                   "concurrently (an id or MRN); send it again") from exc
+                continue
+            return [StoredResource(rows.main["id"], 1, moment, self._to_resource(rows),
+                                   method="POST") for rows, _ in versions]
+        raise Conflict("Could not allocate unique MRNs; try again")
+
+    async def _draw_mrns(self, mrns: list[str], client_mrns: list[str | None],
+                         moment: datetime) -> list[str]:
+        """``mrns`` with each drawn one that is taken (or drawn twice) drawn again."""
+        for _ in range(WRITE_ATTEMPTS):
+            drawn = [mrn for mrn, sent in zip(mrns, client_mrns, strict=True) if not sent]
             clashes = await self._taken_mrns(drawn) | {m for m in drawn if drawn.count(m) > 1}
             if not clashes:
-                break
-            mrns = [generate_mrn(moment) if mrn in clashes and not sent_mrn else mrn
-                    for mrn, sent_mrn in zip(mrns, client_mrns, strict=True)]
-        versions: list[tuple[RowSet, HistoryEntry]] = []
-        for position, ((resource_id, resource), mrn) in enumerate(zip(items, mrns, strict=True)):
-            try:
-                if "link" in resource:
-                    await refuse_merged_references(resource, self.merged_into)
-                rows = patient_mapping.resource_to_rows(
-                    resource, resource_id=resource_id, version_id=1, last_updated=moment,
-                    mrn=mrn, context=self._context)
-            except PatientRuleError as exc:
-                raise ItemFailed(position, InvalidResource(str(exc), issues=exc.issues)) from exc
-            except FhirError as exc:
-                raise ItemFailed(position, exc) from exc
-            versions.append((rows, HistoryEntry(RESOURCE_TYPE, resource_id, 1, moment, "POST",
-                                                rows.to_snapshot(derived=SEARCH_ONLY))))
+                return mrns
+            mrns = [generate_mrn(moment) if mrn in clashes and not sent else mrn
+                    for mrn, sent in zip(mrns, client_mrns, strict=True)]
+        raise Conflict("Could not allocate unique MRNs; try again")
+
+    async def _new_version(self, position: int, item: tuple[str, dict[str, Any]], mrn: str,
+                           moment: datetime) -> tuple[RowSet, HistoryEntry]:
+        resource_id, resource = item
         try:
-            async with writing(self._engine) as connection:
-                await insert_versions(connection, PATIENT_TABLES, versions)
-        except (IntegrityError, psycopg.errors.IntegrityError) as exc:
-            raise Conflict("A Patient of this Bundle clashes with one written concurrently "
-                           "(an id or MRN); send it again") from exc
-        return [StoredResource(rows.main["id"], 1, moment, self._to_resource(rows),
-                               method="POST") for rows, _ in versions]
+            if "link" in resource:
+                await refuse_merged_references(resource, self.merged_into)
+            rows = patient_mapping.resource_to_rows(
+                resource, resource_id=resource_id, version_id=1, last_updated=moment,
+                mrn=mrn, context=self._context)
+        except PatientRuleError as exc:
+            raise ItemFailed(position, InvalidResource(str(exc), issues=exc.issues)) from exc
+        except FhirError as exc:
+            raise ItemFailed(position, exc) from exc
+        return rows, HistoryEntry(RESOURCE_TYPE, resource_id, 1, moment, "POST",
+                                  rows.to_snapshot(derived=SEARCH_ONLY))
 
     async def _taken_mrns(self, mrns: list[str]) -> set[str]:
         if not mrns:

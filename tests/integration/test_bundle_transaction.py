@@ -502,3 +502,27 @@ def test_concurrent_readers_never_see_part_of_a_transaction(client: TestClient,
     assert response.status_code == 200
     seen.add(counts())
     assert seen <= {(0, 0), (size, 40)}, sorted(seen)[:5]
+
+
+def test_a_drawn_mrn_taken_by_a_concurrent_writer_is_drawn_again(
+        client: TestClient, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    taken = "MRN-2026123456"
+    seed(client, "Patient", "p-1", patient(identifier=[{"system": "urn:prm:mrn",
+                                                        "value": taken}]))
+    draws = iter([taken, "MRN-2026654321"])
+    monkeypatch.setattr("storage.patient_repository.generate_mrn", lambda _moment: next(draws))
+    repository = client.app.state.services.patients  # type: ignore[attr-defined]
+    real_taken = repository._taken_mrns
+    calls = {"count": 0}
+
+    async def not_yet_visible(mrns: list[str]) -> set[str]:
+        calls["count"] += 1
+        return set() if calls["count"] <= 2 else await real_taken(mrns)  # the writer's commit
+
+    monkeypatch.setattr(repository, "_taken_mrns", not_yet_visible)
+    response = send(client, transaction(post("urn:uuid:a", patient(
+        identifier=[{"system": "urn:x", "value": "new"}]))))
+    assert response.status_code == 200, response.text
+    with engine.connect() as connection:
+        mrns = set(connection.execute(select(patients.c.mrn)).scalars())
+    assert mrns == {taken, "MRN-2026654321"}

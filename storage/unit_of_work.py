@@ -18,8 +18,12 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from fhir_server.errors import Conflict
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,8 @@ class _Unit:
     connection: AsyncConnection
 
 
+RETRY_LATER = frozenset({"40P01", "40001"})
+"""PostgreSQL deadlock and serialization failures: the unit is rolled back, a retry works."""
 _current: ContextVar[_Unit | None] = ContextVar("fhir_unit_of_work", default=None)
 
 
@@ -47,12 +53,19 @@ async def unit_of_work(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     rolled back when it raises. Units do not nest."""
     if _current.get() is not None:
         raise RuntimeError("a unit of work is already running in this context")
-    async with engine.begin() as connection:
-        token = _current.set(_Unit(engine, connection))
-        try:
-            yield connection
-        finally:
-            _current.reset(token)
+    try:
+        async with engine.begin() as connection:
+            token = _current.set(_Unit(engine, connection))
+            try:
+                yield connection
+            finally:
+                _current.reset(token)
+    except (DBAPIError, psycopg.Error) as exc:
+        state = getattr(getattr(exc, "orig", None) or exc, "sqlstate", None)
+        if state in RETRY_LATER:
+            raise Conflict("The transaction collided with another one writing the same "
+                           "resources and was rolled back; send it again") from exc
+        raise
 
 
 @asynccontextmanager

@@ -20,9 +20,15 @@ from fhir_server.interactions.bundle_entries import (
     response_entry,
     run,
 )
-from fhir_server.interactions.bundle_plan import BundlePlan, PlannedEntry, at_entry
+from fhir_server.interactions.bundle_plan import (
+    CONDITIONAL_REFERENCE,
+    BundlePlan,
+    PlannedEntry,
+    at_entry,
+)
 from fhir_server.interactions.repository import CreatesMany, ItemFailed
-from storage.unit_of_work import unit_of_work
+from fhir_server.merging.references import reference_literals
+from storage.unit_of_work import serialize, unit_of_work
 
 
 def refuse_unsupported(plan: BundlePlan) -> None:
@@ -50,6 +56,8 @@ async def transaction(plan: BundlePlan, context: BundleContext,
     results: dict[int, EntryResult] = {}
     targets = Targets(dict(plan.aliases))
     async with unit_of_work(engine):
+        for key in sorted(_condition_keys(ordered, context)):
+            await serialize(key)  # all at once, in one order: no two transactions deadlock
         for entry in ordered:
             await _step(entry, resolve(entry, context, targets, new_id=str(uuid.uuid4())))
         for entry in ordered:
@@ -73,6 +81,22 @@ async def _step(entry: PlannedEntry, step: Awaitable[T]) -> T:
         return await step
     except FhirError as error:
         raise at_entry(error, entry.index, entry.full_url) from error
+
+
+def _condition_keys(entries: list[PlannedEntry], context: BundleContext) -> set[str]:
+    """The searches the entries' conditions run (what ``resolve`` serializes on)."""
+    keys: set[str] = set()
+    for entry in entries:
+        if entry.action == "create" and entry.if_none_exist is not None:
+            keys.add(f"{entry.resource_type}?{entry.if_none_exist}")
+        elif entry.action in ("update", "patch", "delete") and entry.resource_id is None:
+            keys.add(f"{entry.resource_type}?{entry.query}")
+        if entry.resource is not None and entry.action != "patch":
+            for literal in reference_literals(entry.resource):
+                match = CONDITIONAL_REFERENCE.match(literal)
+                if match and match.group(1) in context.repositories:
+                    keys.add(literal)
+    return keys
 
 
 def _creates_many(entry: PlannedEntry, ordered: list[PlannedEntry], context: BundleContext,

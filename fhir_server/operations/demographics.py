@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, select
+from sqlalchemy import ColumnElement, and_, case, func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fhir_server.errors import InvalidRequest
@@ -95,7 +95,12 @@ async def demographics(engine: AsyncEngine, *, today: date,
     counts: dict[str, Counter[str | None]] = {name: Counter() for name in
                                               ("band", "gender", "race", "ethnicity", "language")}
     total = 0
-    async with engine.connect() as connection:
+    async with engine.connect() as connection, connection.begin():
+        if connection.dialect.name == "postgresql":
+            # the planner cannot estimate the groups of five columns together (it guesses
+            # 100,000 for about a hundred) and sorts on disk; hashing in memory is 3x faster
+            await connection.execute(text("SET LOCAL enable_sort = off"))
+            await connection.execute(text("SET LOCAL jit = off"))
         for row in await connection.execute(statement):
             *values, count = row
             total += count

@@ -101,6 +101,7 @@ def test_racing_workers_send_every_message_once(client: TestClient, settings: Se
         workers = {row[0] for row in connection.execute(select(message_deliveries.c.worker))}
     assert per_request == {request_id: 60 for request_id in requests}
     assert states == Counter({"sent": 300})
-    assert len(workers) >= 2, "the workers did not share the outbox"
+    if engine.dialect.name == "postgresql":  # SQLite's single writer may let one take all
+        assert len(workers) >= 2, "the workers did not share the outbox"
     assert {client.get(f"/fhir/CommunicationRequest/{request_id}").json()["status"]
             for request_id in requests} == {"completed"}

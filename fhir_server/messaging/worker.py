@@ -12,11 +12,7 @@ from fhir_server.messaging.channels.registry import channels_from_settings
 from fhir_server.messaging.dispatcher import PassReport
 from fhir_server.messaging.setup import build_dispatcher
 from fhir_server.settings import Settings
-from mappings.patient import MappingContext
-from storage.crypto import load_cipher
-from storage.database import create_engine, open_patient_rows
-from storage.patient_repository import PatientRepository
-from storage.search_pages import SearchCatalog
+from fhir_server.standalone import open_patient_store
 from storage.stored import now
 from storage.template_store import TemplateStore
 
@@ -26,15 +22,11 @@ logger = logging.getLogger("fhir_server.messaging")
 async def run_worker(settings: Settings, *, once: bool) -> PassReport | None:
     """One drain (``once``), or passes until SIGINT/SIGTERM."""
     channels = channels_from_settings(settings)
-    engine = create_engine(settings)
-    rows = await open_patient_rows(settings, engine)
-    try:
-        context = MappingContext(cipher=load_cipher(settings),
-                                 phone_region=settings.phone_default_region,
-                                 mrn_system=settings.mrn_system)
-        patients = PatientRepository(engine, rows, context, SearchCatalog())
-        dispatcher = build_dispatcher(settings, engine, templates=TemplateStore(engine),
-                                      patients=patients.resources, channels=channels, clock=now)
+    async with open_patient_store(settings) as store:
+        dispatcher = build_dispatcher(settings, store.engine,
+                                      templates=TemplateStore(store.engine),
+                                      patients=store.patients.resources, channels=channels,
+                                      clock=now)
         if once:
             return await dispatcher.run_once()
         stop = asyncio.Event()
@@ -44,6 +36,3 @@ async def run_worker(settings: Settings, *, once: bool) -> PassReport | None:
         logger.info("message worker started")
         await dispatcher.run_forever(stop)
         return None
-    finally:
-        await rows.close()
-        await engine.dispose()

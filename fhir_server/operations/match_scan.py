@@ -21,9 +21,7 @@ from fhir_server.matching.training import estimate
 from fhir_server.matching.weights import MatchWeights
 from fhir_server.operations.match import PatientMatcher, load_weights
 from fhir_server.settings import Settings
-from mappings.patient import MappingContext
-from storage.crypto import load_cipher
-from storage.database import create_engine, open_patient_rows
+from fhir_server.standalone import open_patient_store
 from storage.match_candidates import candidate_ids
 from storage.patient_repository import PatientRepository
 from storage.tables import patients
@@ -42,19 +40,10 @@ class Matching:
 
 @asynccontextmanager
 async def open_matching(settings: Settings) -> AsyncIterator[Matching]:
-    engine = create_engine(settings)
-    rows = await open_patient_rows(settings, engine)
-    try:
-        context = MappingContext(cipher=load_cipher(settings),
-                                 phone_region=settings.phone_default_region,
-                                 mrn_system=settings.mrn_system)
-        patients = PatientRepository(engine, rows, context)
-        yield Matching(engine, patients, PatientMatcher(
-            engine, patients, context, load_weights(settings),
+    async with open_patient_store(settings) as store:
+        yield Matching(store.engine, store.patients, PatientMatcher(
+            store.engine, store.patients, store.context, load_weights(settings),
             candidate_limit=settings.match_candidate_limit))
-    finally:
-        await rows.close()
-        await engine.dispose()
 
 
 @dataclass(frozen=True)

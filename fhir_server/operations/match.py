@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from fhir_server.errors import InvalidRequest
 from fhir_server.matching.keys import family_key, query_keys
 from fhir_server.matching.record import MatchRecord, record_from_resource, record_from_rows
-from fhir_server.matching.score import MatchResult, rank
+from fhir_server.matching.score import MatchResult, rank, score_pair
 from fhir_server.matching.weights import MatchWeights
 from fhir_server.settings import Settings
 from fhir_server.validation.resource import validate_resource
@@ -115,6 +115,16 @@ class PatientMatcher:
         if self._on_match is not None:
             self._on_match(time.perf_counter() - started, len(candidates))
         return MatchOutcome(results, resources, len(candidates), truncated)
+
+    async def explain(self, first: dict[str, Any], second: dict[str, Any]) -> MatchResult:
+        """How ``second`` scores as a match for ``first`` on its own, whether or not blocking
+        would find it: each field's level and weight, the score and the grade of this pair
+        (no margin over other candidates). The console's side-by-side comparison."""
+        query, candidate = self.record(first), self.record(second)
+        shares = await self._frequencies.shares(
+            {family_key(candidate.family)} if candidate.family else set())
+        return score_pair(query, candidate, self.weights,
+                          lambda family: shares.get(family_key(family)))
 
 
 def match_bundle(outcome: MatchOutcome, base_url: str) -> dict[str, Any]:

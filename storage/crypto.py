@@ -65,19 +65,29 @@ def ensure_local_keys(settings: Settings) -> None:
     load_cipher(settings)
 
 
-def load_cipher(settings: Settings) -> FieldCipher:
-    """The cipher for the configured keys, generating local ones when none are set."""
+def load_fernets(settings: Settings) -> list[Fernet]:
+    """The configured encryption keys in order (the first encrypts), generating a local one
+    when none are set."""
     keys_dir = settings.data_dir / "keys"
     if settings.encryption_keys:
         raw_keys = [key.strip() for key in settings.encryption_keys.split(",") if key.strip()]
     else:
         raw_keys = [_read_or_create(keys_dir / "fernet.key", Fernet.generate_key()).decode()]
     try:
-        fernet = MultiFernet([Fernet(key) for key in raw_keys])
+        fernets = [Fernet(key) for key in raw_keys]
     except (ValueError, TypeError) as exc:
         raise KeyConfigurationError(
             "FHIR_ENCRYPTION_KEYS must be comma-separated url-safe base64 32-byte Fernet keys"
         ) from exc
+    if not fernets:
+        raise KeyConfigurationError("FHIR_ENCRYPTION_KEYS holds no key")
+    return fernets
+
+
+def load_cipher(settings: Settings) -> FieldCipher:
+    """The cipher for the configured keys, generating local ones when none are set."""
+    keys_dir = settings.data_dir / "keys"
+    fernet = MultiFernet(load_fernets(settings))
     if settings.hash_key:
         hash_key = settings.hash_key.encode()
     else:

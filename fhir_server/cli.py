@@ -1,5 +1,5 @@
-"""The ``fhir-server`` command: ``serve``, ``migrate``, ``worker``, ``import``, ``match scan``
-and ``match train``."""
+"""The ``fhir-server`` command: ``serve``, ``migrate``, ``worker``, ``import``, ``match scan``,
+``match train`` and ``rotate-keys``."""
 
 from __future__ import annotations
 
@@ -47,7 +47,25 @@ def _parser() -> argparse.ArgumentParser:
     bulk.add_argument("--state", type=Path, default=None,
                       help="progress file (default DATA_DIR/import-state.json)")
     bulk.add_argument("--chunk", type=int, default=500, help="NDJSON lines per transaction")
+    rotate = commands.add_parser("rotate-keys", help="re-encrypt every stored ciphertext under "
+                                 "the first key of FHIR_ENCRYPTION_KEYS; resumable")
+    rotate.add_argument("--batch", type=int, default=500, help="rows per transaction")
     return parser
+
+
+def _rotate_command(arguments: argparse.Namespace, settings: Settings) -> int:
+    from storage.key_rotation import rotate_keys
+
+    ensure_local_keys(settings)
+    if settings.is_sqlite:
+        upgrade_to_head(settings.resolved_database_url)
+    report = asyncio.run(rotate_keys(settings, batch_size=max(arguments.batch, 1)))
+    print(report.table())
+    if report.unreadable:
+        print(f"{report.unreadable:,} values no key of FHIR_ENCRYPTION_KEYS decrypts: "
+              "add the key they were written with and run again", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _import_command(arguments: argparse.Namespace, settings: Settings) -> int:
@@ -118,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         return _worker_command(arguments, settings)
     if arguments.command == "import":
         return _import_command(arguments, settings)
+    if arguments.command == "rotate-keys":
+        return _rotate_command(arguments, settings)
     if arguments.command == "match":
         ensure_local_keys(settings)
         if settings.is_sqlite:

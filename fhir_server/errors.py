@@ -13,7 +13,9 @@ Hierarchy::
     ├── PreconditionFailed         (412, conflict)
     ├── PayloadTooLarge            (413, too-long)
     ├── UnsupportedMediaType       (415, not-supported)
-    └── UnprocessableEntity        (422, processing)    business rule refused
+    ├── UnprocessableEntity        (422, processing)    business rule refused
+    ├── TooManyRequests            (429, throttled)     over a rate limit; Retry-After says when
+    └── TimedOut                   (503, timeout)       the database cancelled a statement
 """
 
 from __future__ import annotations
@@ -123,6 +125,16 @@ class UnsupportedMediaType(FhirError):
 class UnprocessableEntity(FhirError):
     status = 422
     issue_code = "processing"
+
+
+class TooManyRequests(FhirError):
+    status = 429
+    issue_code = "throttled"
+
+
+class TimedOut(FhirError):
+    status = 503
+    issue_code = "timeout"
 
 
 def operation_outcome(error: FhirError) -> dict[str, Any]:

@@ -23,13 +23,18 @@ class Settings(BaseSettings):
     phone_default_region: str = "US"
     mrn_system: str = "urn:prm:mrn"
     max_body_bytes: int = 1_048_576
+    max_json_depth: int = 64
     bundle_max_entries: int = 10_000
     bundle_max_bytes: int = 64 * 1024 * 1024
     page_size_default: int = 50
     page_size_max: int = 1000
+    include_max: int = 1000
     db_pool_size: int = 10
+    statement_timeout_ms: int = 30_000
     log_level: str = "info"
     drain_seconds: float = 0.0
+    hsts: bool = False
+    cors_origins: str = ""
     blob_url: str | None = None
     max_upload_bytes: int = 50 * 1024 * 1024
     allowed_media_types: str = ("image/jpeg,image/png,application/pdf,audio/ogg,audio/mpeg,"
@@ -47,6 +52,7 @@ class Settings(BaseSettings):
     messaging_retry_seconds: float = 30.0
     messaging_send_concurrency: int = 8
     messaging_max_recipients: int = 1000
+    send_rate_limit: int = 10_000
     twilio_api_base: str | None = None
     smtp_url: str | None = None
     email_from: str | None = None
@@ -67,6 +73,12 @@ class Settings(BaseSettings):
     def allowed_media_type_set(self) -> frozenset[str]:
         return frozenset(part.strip().lower() for part in self.allowed_media_types.split(",")
                          if part.strip())
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        """Origins browsers may call from (``FHIR_CORS_ORIGINS``); empty: CORS off."""
+        return [part.strip().rstrip("/") for part in self.cors_origins.split(",")
+                if part.strip()]
 
     @property
     def sending_channels(self) -> frozenset[str]:

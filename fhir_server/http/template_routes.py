@@ -20,6 +20,7 @@ from fhir_server.messaging.templates import (
     TemplateSyntaxError,
     render_message,
 )
+from fhir_server.validation.json_depth import check_depth
 from mappings.fhir_dates import format_instant
 from storage.template_store import Template, TemplateDraft, TemplateStore
 
@@ -58,6 +59,7 @@ async def _object(request: Request) -> dict[str, Any]:
         data = orjson.loads(body) if body.strip() else None
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"The request body is not valid JSON: {exc}") from None
+    check_depth(data)
     if not isinstance(data, dict):
         raise InvalidRequest("The request body must be a JSON object")
     return data

@@ -29,6 +29,7 @@ from fhir_server.interactions.repository import ResourceRepository
 from fhir_server.interactions.update import check_body_id
 from fhir_server.merging.references import reference_literals, replace_references
 from fhir_server.search.query import parse_search
+from fhir_server.validation.json_depth import check_depth
 from fhir_server.validation.resource import validate_resource
 from mappings.fhir_dates import format_instant
 from mappings.search_backing import SearchParameter
@@ -212,6 +213,7 @@ async def _patch(entry: PlannedEntry, repository: ResourceRepository) -> EntryRe
         operations = orjson.loads(base64.b64decode(entry.resource["data"], validate=True))
     except (binascii.Error, ValueError):
         raise InvalidRequest("The PATCH entry's Binary.data is not base64 JSON") from None
+    check_depth(operations)
     current = await repository.read(entry.resource_id)
     assert current.resource is not None
     if entry.if_match is not None:

@@ -9,23 +9,29 @@ from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
 from fhir_server.errors import InvalidRequest, InvalidResource, Issue
+from fhir_server.validation.json_depth import check_depth, too_deep
 from fhir_server.validation.strict_json import TooDeep, check_resource
 
 MAX_ID_LENGTH = 64
 
 
 def parse_json(body: bytes) -> Any:
-    """The JSON value in ``body``; a UTF-8 byte-order mark is tolerated."""
+    """The JSON value in ``body``, nested no deeper than ``FHIR_MAX_JSON_DEPTH``; a UTF-8
+    byte-order mark is tolerated."""
     if body.startswith(b"\xef\xbb\xbf"):
         body = body[3:]
     if not body.strip():
         raise InvalidRequest("The request body is empty; a FHIR resource was expected")
     try:
-        return orjson.loads(body)
+        value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        if str(exc).startswith("depth limit exceeded"):
+            raise too_deep() from None
         raise InvalidRequest(f"The request body is not valid JSON: {exc}",
                              issues=[Issue(f"The request body is not valid JSON: {exc}",
                                            code="structure")]) from exc
+    check_depth(value)
+    return value
 
 
 def validate_resource(data: Any, expected_type: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from fhir_server.capability import load_capability_statement
+from fhir_server.console.routes import console_routes
 from fhir_server.draining import Draining
 from fhir_server.errors import FhirError, InvalidRequest, MethodNotAllowed, NotFound
 from fhir_server.http.bundle_routes import bundle_routes
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
     app.router.routes.extend(bundle_routes())
     app.router.routes.extend(health_routes())
     app.router.routes.extend(metrics_routes())
+    app.router.routes.extend(console_routes())
     _install_error_handlers(app)
     app.add_middleware(FhirXmlMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestLogMiddleware, is_served=lambda name: name in getattr(

@@ -19,6 +19,7 @@ from fhir_server.console.routes import console_routes
 from fhir_server.draining import Draining
 from fhir_server.errors import FhirError, InvalidRequest, MethodNotAllowed, NotFound
 from fhir_server.http.bundle_routes import bundle_routes
+from fhir_server.http.hardening import install_hardening
 from fhir_server.http.health import health_routes
 from fhir_server.http.media_routes import media_routes
 from fhir_server.http.messaging_routes import messaging_routes
@@ -69,7 +70,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             phone_region=settings.phone_default_region,
             mrn_system=settings.mrn_system,
         )
-        catalog = SearchCatalog()
+        catalog = SearchCatalog(include_limit=settings.include_max)
         patients = PatientRepository(engine, rows, context, catalog)
         blob_store = blob_store_from_url(settings.blob_url, data_dir=settings.data_dir)
         templates = TemplateStore(engine)
@@ -135,6 +136,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
     app.router.routes.extend(console_routes())
     _install_error_handlers(app)
     app.add_middleware(FhirXmlMiddleware, max_body_bytes=settings.max_body_bytes)
+    install_hardening(app, settings)  # limits, CORS, security headers, statement timeouts
     app.add_middleware(RequestLogMiddleware, is_served=lambda name: name in getattr(
         getattr(app.state, "services", None), "repositories", ()),
         observers=[metrics.observe_request])  # outermost: sees every response

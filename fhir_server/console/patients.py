@@ -78,7 +78,7 @@ async def search_patients(repositories: Repositories, criteria: dict[str, str],
              if criteria.get(name, "").strip()]
     if not pairs:
         return found
-    pairs += [("_count", str(PAGE_SIZE)), ("_sort", "family,given,_id")]
+    pairs += [("_count", str(PAGE_SIZE)), ("_sort", "family,given,_id"), ("_total", "accurate")]
     if page_token:
         pairs.append(("_page", page_token))
     try:
@@ -194,12 +194,13 @@ async def patient_page(repositories: Repositories, patient_id: str, *, settings:
         return await _listed(repositories, resource_type, pairs, settings=settings,
                              base_url=base_url)
 
-    count = ("_count", str(LIST_SIZE))
+    count, total = ("_count", str(LIST_SIZE)), ("_total", "accurate")
     documents = await listed("DocumentReference",
-                             [("patient", reference), ("_sort", "-date"), count])
-    sent = await listed("Communication", [("recipient", reference), ("_sort", "-sent"), count])
+                             [("patient", reference), ("_sort", "-date"), count, total])
+    sent = await listed("Communication",
+                        [("recipient", reference), ("_sort", "-sent"), count, total])
     scheduled = await listed("CommunicationRequest",
-                             [("recipient", reference), ("_sort", "-occurrence"), count])
+                             [("recipient", reference), ("_sort", "-occurrence"), count, total])
     provenance = await listed("Provenance", [("target", reference), ("_count", "100")])
     versions_total, history = await repositories["Patient"].history(
         resource_id=patient_id, since=None, count=LIST_SIZE + 1, offset=0)

@@ -1,4 +1,7 @@
-"""Async SQLAlchemy engine for SQLite (embedded default) and PostgreSQL, one code path."""
+"""Async SQLAlchemy engine for SQLite (embedded default) and PostgreSQL, one code path.
+
+On PostgreSQL every connection gets ``statement_timeout`` (``FHIR_STATEMENT_TIMEOUT_MS``); on
+both, errors never carry statement parameters (they hold PHI)."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from fhir_server.settings import Settings
 from storage.patient_rows import PatientRowStore, SqlAlchemyPatientRows
-from storage.patient_rows_pg import PsycopgPatientRows
+from storage.patient_rows_pg import PsycopgPatientRows, statement_timeout_option
 
 ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
 SYNC_DRIVERS = {"sqlite": "sqlite+pysqlite", "postgresql": "postgresql+psycopg"}
@@ -58,14 +61,19 @@ def create_engine(settings: Settings) -> AsyncEngine:
     url = async_url(settings.resolved_database_url)
     if url.get_backend_name() == "sqlite":
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url)
+        engine = create_async_engine(url, hide_parameters=True)
         _configure_sqlite(engine)
         return engine
+    connect_args: dict[str, Any] = {}
+    if settings.statement_timeout_ms > 0:
+        connect_args["options"] = statement_timeout_option(settings.statement_timeout_ms)
     return create_async_engine(
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_pre_ping=False,
+        connect_args=connect_args,
+        hide_parameters=True,  # statement parameters are PHI: never in errors or logs
         json_serializer=lambda value: orjson.dumps(value).decode(),
         json_deserializer=orjson.loads,
     )
@@ -74,7 +82,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
 async def open_patient_rows(settings: Settings, engine: AsyncEngine) -> PatientRowStore:
     """The Patient row executor: psycopg with pipelining on PostgreSQL, SQLAlchemy elsewhere."""
     if engine.dialect.name == "postgresql":
-        rows = PsycopgPatientRows(settings.resolved_database_url, pool_size=settings.db_pool_size)
+        rows = PsycopgPatientRows(settings.resolved_database_url, pool_size=settings.db_pool_size,
+                                  statement_timeout_ms=settings.statement_timeout_ms)
         await rows.open()
         return rows
     return SqlAlchemyPatientRows(engine)

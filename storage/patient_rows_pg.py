@@ -39,6 +39,11 @@ _SELECT_MANY_LEAN = select_current_json_sql(search_rows=False).replace(
 _DIALECT = PGDialect_psycopg()  # type: ignore[no-untyped-call]
 
 
+def statement_timeout_option(milliseconds: int) -> str:
+    """The libpq ``options`` that make the server cancel a statement running longer."""
+    return f"-c statement_timeout={int(milliseconds)}"
+
+
 def conninfo(database_url: str) -> str:
     """A libpq URI from an SQLAlchemy URL (``postgresql+psycopg://`` -> ``postgresql://``)."""
     return make_url(database_url).set(drivername="postgresql").render_as_string(
@@ -58,10 +63,14 @@ def _iso(value: Any) -> str:
 class PsycopgPatientRows:
     """Patient rows on a psycopg connection pool."""
 
-    def __init__(self, database_url: str, *, pool_size: int) -> None:
+    def __init__(self, database_url: str, *, pool_size: int,
+                 statement_timeout_ms: int = 0) -> None:
+        kwargs: dict[str, Any] = {"autocommit": True}
+        if statement_timeout_ms > 0:
+            kwargs["options"] = statement_timeout_option(statement_timeout_ms)
         self._pool = AsyncConnectionPool(
             conninfo(database_url), min_size=1, max_size=max(pool_size, 1),
-            kwargs={"autocommit": True}, open=False,
+            kwargs=kwargs, open=False,
         )
 
     async def open(self) -> None:

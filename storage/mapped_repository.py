@@ -108,9 +108,10 @@ class MappedRepository:
         return total, [self._from_history(entry) for entry in entries]
 
     async def search(self, request: SearchRequest) -> SearchResults:
-        page = await run_search(self._engine, self._source, request, self._catalog.sources)
+        page = await run_search(self._engine, self._source, request, self._catalog.sources,
+                                include_limit=self._catalog.include_limit)
         return SearchResults(page.resources, page.next_token, page.previous_token, page.total,
-                             page.included)
+                             page.included, page.included_cut)
 
     async def find(self, query: str) -> list[str]:
         """Ids of live resources a conditional query (any search parameter) selects, at most

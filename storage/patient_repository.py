@@ -113,9 +113,10 @@ class PatientRepository:
         merged_asked = any(clause.name == "merged" for clause in request.clauses)
         page = await run_search(
             self._engine, self._source, request, self._catalog.sources,
-            default_conditions=() if merged_asked else (patients.c.merged_into_id.is_(None),))
+            default_conditions=() if merged_asked else (patients.c.merged_into_id.is_(None),),
+            include_limit=self._catalog.include_limit)
         return SearchResults(page.resources, page.next_token, page.previous_token, page.total,
-                             page.included)
+                             page.included, page.included_cut)
 
     async def merged_into(self, resource_ids: set[str]) -> dict[str, str]:
         """Which of these patients were merged, and into whom."""

@@ -19,7 +19,8 @@ from storage.search_sql import SearchSql
 from storage.unit_of_work import reading
 
 MAX_INCLUDED = 1000
-"""At most this many resources are added by _include/_revinclude to one page."""
+"""At most this many resources are added by _include/_revinclude to one page, unless the
+catalog says otherwise (``FHIR_INCLUDE_MAX``)."""
 MAX_ITERATIONS = 4
 
 
@@ -59,6 +60,8 @@ class SearchCatalog:
 
     sources: dict[str, SearchSource] = field(default_factory=dict)
     compilers: dict[str, SearchSql] = field(default_factory=dict)
+    include_limit: int = MAX_INCLUDED
+    """Most resources _include / _revinclude add to one page (``FHIR_INCLUDE_MAX``)."""
 
     def add(self, source: SearchSource) -> None:
         self.sources[source.resource_type] = source
@@ -76,14 +79,17 @@ class SearchPage:
     previous_token: str | None
     total: int | None
     included: list[dict[str, Any]]
+    included_cut: bool = False
 
 
 async def run_search(
     engine: AsyncEngine, source: SearchSource, request: SearchRequest,
     sources: Mapping[str, SearchSource], *, default_conditions: Sequence[Any] = (),
+    include_limit: int = MAX_INCLUDED,
 ) -> SearchPage:
     """One page; ``default_conditions`` apply unless a clause names the same thing (the caller
-    decides: Patient leaves merged patients out unless ``merged`` is searched)."""
+    decides: Patient leaves merged patients out unless ``merged`` is searched). At most
+    ``include_limit`` resources are included; ``included_cut`` says when more were wanted."""
     sql = source.sql
     main = sql.main
     conditions = [main.c.deleted_at.is_(None), *default_conditions,
@@ -132,19 +138,22 @@ async def run_search(
     by_id = fetched if fetched is not None else {
         rows.main["id"]: rows for rows in await source.rows.select_many(ids)}
     matched = [by_id[i] for i in ids if i in by_id]
-    included = await _included(engine, source, sources, controls.includes, matched)
+    included, cut = await _included(engine, source, sources, controls.includes, matched,
+                                    limit=include_limit)
     return SearchPage([source.to_resource(rows) for rows in matched], next_token,
-                      previous_token, total, included)
+                      previous_token, total, included, cut)
 
 
 async def _included(
     engine: AsyncEngine, source: SearchSource, sources: Mapping[str, SearchSource],
-    includes: list[Include], matched: list[RowSet],
-) -> list[dict[str, Any]]:
-    """Resources _include / _revinclude add to the page (``:iterate`` repeats on them)."""
+    includes: list[Include], matched: list[RowSet], *, limit: int,
+) -> tuple[list[dict[str, Any]], bool]:
+    """Resources _include / _revinclude add to the page (``:iterate`` repeats on them), at
+    most ``limit``, and whether more were wanted."""
     seen = {(source.resource_type, rows.main["id"]) for rows in matched}
     frontier = [(source.resource_type, rows) for rows in matched]
     included: list[dict[str, Any]] = []
+    cut = False
     for round_number in range(MAX_ITERATIONS):
         active = [i for i in includes if round_number == 0 or i.iterate]
         if not active or not frontier:
@@ -152,7 +161,9 @@ async def _included(
         wanted: set[tuple[str, str]] = set()
         for include in active:
             if include.reverse:
-                wanted |= await _referring(engine, sources, include, frontier)
+                referring = await _referring(engine, sources, include, frontier, limit)
+                cut |= len(referring) > limit
+                wanted |= referring
             else:
                 wanted |= {(include.target_type, ref["target_id"])
                            for resource_type, rows in frontier
@@ -164,16 +175,20 @@ async def _included(
         seen |= wanted
         fresh: list[tuple[str, RowSet]] = []
         for resource_type, wanted_ids in _by_type(sorted(wanted)).items():
-            room = MAX_INCLUDED - len(included) - len(fresh)
+            room = limit - len(included) - len(fresh)
             target = sources.get(resource_type)
-            if target is None or room <= 0:
+            if target is None:
+                continue
+            if room < len(wanted_ids):
+                cut = True
+            if room <= 0:
                 continue
             fresh += [(resource_type, rows)
                       for rows in await target.rows.select_many(wanted_ids[:room])
                       if rows.main["deleted_at"] is None]
         included += [sources[resource_type].to_resource(rows) for resource_type, rows in fresh]
         frontier = fresh
-    return included
+    return included, cut
 
 
 def _by_type(keys: list[tuple[str, str]]) -> dict[str, list[str]]:
@@ -185,8 +200,9 @@ def _by_type(keys: list[tuple[str, str]]) -> dict[str, list[str]]:
 
 async def _referring(
     engine: AsyncEngine, sources: Mapping[str, SearchSource], include: Include,
-    frontier: list[tuple[str, RowSet]],
+    frontier: list[tuple[str, RowSet]], limit: int,
 ) -> set[tuple[str, str]]:
+    """Who refers to the frontier: at most ``limit + 1`` (one more tells the page is cut)."""
     referrer = sources.get(include.source_type)
     targets = [rows.main["id"] for resource_type, rows in frontier
                if resource_type == include.target_type]
@@ -199,6 +215,6 @@ async def _referring(
                  .where(main.c.deleted_at.is_(None), refs.c.param == include.parameter,
                         refs.c.target_type == include.target_type,
                         refs.c.target_id.in_(targets))
-                 .limit(MAX_INCLUDED))
+                 .limit(limit + 1))
     async with reading(engine) as connection:
         return {(include.source_type, row[0]) for row in await connection.execute(statement)}

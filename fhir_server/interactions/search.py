@@ -52,6 +52,17 @@ async def search(
          "search": {"mode": "include"}}
         for resource in page.included
     ]
+    if page.included_cut:
+        entries.append({"resource": _included_cut_outcome(), "search": {"mode": "outcome"}})
     if entries:
         bundle["entry"] = entries
     return InteractionResult(200, "Bundle", body=bundle)
+
+
+def _included_cut_outcome() -> dict[str, Any]:
+    """The warning that _include / _revinclude wanted more than a page may carry."""
+    return {"resourceType": "OperationOutcome", "issue": [{
+        "severity": "warning", "code": "too-costly",
+        "diagnostics": "_include / _revinclude matched more resources than the "
+                       "FHIR_INCLUDE_MAX allowed on one page; some were left out (ask for "
+                       "smaller pages with _count)"}]}

@@ -101,7 +101,9 @@ def parse_search(
         if key.split(":")[0] in ("_include", "_revinclude"):
             include = _include(key, raw, resource_type, registry)
             if include is not None:
-                controls.includes.extend(include)
+                for item in include:  # each include once, however often it is asked
+                    if item not in controls.includes:
+                        controls.includes.append(item)
             elif strict:
                 raise InvalidRequest(f"{key}={raw[:80]} cannot be served: only references "
                                      f"between served types ({', '.join(registry)}) include")

@@ -2,7 +2,8 @@
 recipients (400 naming the limit) and, for an active request that names a PRM channel or a
 template (others are records, never sent), that it can be sent as asked:
 a channel, a literal text or a known active template whose variables every recipient has,
-and a usable address for every recipient (422 naming each problem)."""
+and a usable address for every recipient (422 naming each problem); then the client's send
+rate limit is charged its recipients (429 when over it)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from fhir_server.messaging.message_plan import (
     plan_messages,
 )
 from fhir_server.messaging.send_order import OrderError, SendOrder, send_order
+from fhir_server.messaging.send_throttle import SendThrottle
 from mappings.search_rows import listed
 
 TemplateLookup = Callable[[str], Awaitable[TemplateText | None]]
@@ -42,12 +44,14 @@ async def people_of(order: SendOrder, patients: PatientLookup) -> dict[int, dict
 
 class RequestCheck:
     def __init__(self, *, templates: TemplateLookup, patients: PatientLookup, region: str,
-                 max_recipients: int, render: Renderer) -> None:
+                 max_recipients: int, render: Renderer,
+                 throttle: SendThrottle | None = None) -> None:
         self._templates = templates
         self._patients = patients
         self._region = region
         self._max_recipients = max_recipients
         self._render = render
+        self._throttle = throttle
 
     async def __call__(self, resource: dict[str, Any]) -> None:
         count = len(listed(resource.get("recipient")))
@@ -94,3 +98,5 @@ class RequestCheck:
                 issues=[Issue(str(message.detail), code="business-rule",
                               expression=(f"CommunicationRequest.recipient[{message.recipient.index}]",))
                         for message in shown])
+        if self._throttle is not None:
+            self._throttle.charge(len(order.recipients))

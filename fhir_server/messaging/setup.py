@@ -22,6 +22,7 @@ from fhir_server.messaging.dispatcher import Clock, Dispatcher
 from fhir_server.messaging.fan_out import FanOut
 from fhir_server.messaging.message_plan import TemplateText
 from fhir_server.messaging.request_check import PatientLookup, RequestCheck
+from fhir_server.messaging.send_throttle import SendThrottle
 from fhir_server.messaging.templates import render_text
 from fhir_server.settings import Settings
 from mappings.communication import COMMUNICATION, COMMUNICATION_REQUEST
@@ -54,7 +55,8 @@ def request_check(settings: Settings, templates: TemplateStore,
                   patients: PatientLookup) -> RequestCheck:
     return RequestCheck(templates=template_lookup(templates), patients=patients,
                         region=settings.phone_default_region,
-                        max_recipients=settings.messaging_max_recipients, render=render_text)
+                        max_recipients=settings.messaging_max_recipients, render=render_text,
+                        throttle=SendThrottle(settings.send_rate_limit))
 
 
 def messaging_repositories(engine: AsyncEngine, catalog: SearchCatalog, context: MappingContext,

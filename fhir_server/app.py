@@ -18,6 +18,7 @@ from fhir_server.capability import load_capability_statement
 from fhir_server.console.routes import console_routes
 from fhir_server.draining import Draining
 from fhir_server.errors import FhirError, InvalidRequest, MethodNotAllowed, NotFound
+from fhir_server.http.authentication import AuthenticationMiddleware
 from fhir_server.http.bundle_routes import bundle_routes
 from fhir_server.http.hardening import install_hardening
 from fhir_server.http.health import health_routes
@@ -28,6 +29,7 @@ from fhir_server.http.operation_routes import operation_routes
 from fhir_server.http.request_log import RequestLogMiddleware, configure_access_log
 from fhir_server.http.responses import error_response
 from fhir_server.http.routes import fhir_routes
+from fhir_server.http.smart_routes import smart_routes
 from fhir_server.http.template_routes import template_routes
 from fhir_server.http.xml_format import FhirXmlMiddleware
 from fhir_server.media.setup import media_repositories
@@ -37,9 +39,12 @@ from fhir_server.operations.match import PatientMatcher, load_weights
 from fhir_server.operations.merge import MergeService
 from fhir_server.operations.merge_participants import participants
 from fhir_server.operations.merge_provenance import ProvenanceRepository
+from fhir_server.security.smart import rest_security
+from fhir_server.security.tokens import token_verifier
 from fhir_server.services import Services
 from fhir_server.settings import Settings
 from mappings.patient import MappingContext, format_instant
+from storage.audit_store import AuditEventRepository, AuditTrail
 from storage.blobs import blob_store_from_url
 from storage.crypto import load_cipher
 from storage.database import create_engine, open_patient_rows
@@ -82,8 +87,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             engine=engine,
             patients=patients,
             capability_statement=load_capability_statement(
-                base_url=settings.base_url or "", started_at=format_instant(now())
-            ),
+                base_url=settings.base_url or "", started_at=format_instant(now()),
+                security=rest_security(settings)),
             matcher=PatientMatcher(engine, patients, context, load_weights(settings),
                                    candidate_limit=settings.match_candidate_limit,
                                    on_match=metrics.observe_match),
@@ -96,10 +101,14 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
                     engine, catalog, context, patients.merged_into,
                     check=request_check(settings, templates, patients.resources),
                     wake=dispatcher.wake.set),
-                "Provenance": ProvenanceRepository(engine)},
+                "Provenance": ProvenanceRepository(engine),
+                "AuditEvent": AuditEventRepository(engine, catalog, cipher=context.cipher,
+                                                   phone_region=settings.phone_default_region)},
             link_key=context.cipher.hash_key,
             templates=templates,
             dispatcher=dispatcher,
+            verifier=token_verifier(settings),
+            audit_trail=AuditTrail(engine) if settings.audit else None,
         )
         undo_drain = app.state.draining.install()
         stop_dispatch = asyncio.Event()
@@ -125,6 +134,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
     )
     app.state.metrics = metrics
     app.state.draining = Draining(settings.drain_seconds)
+    app.router.routes.extend(smart_routes())
     app.router.routes.extend(operation_routes())
     app.router.routes.extend(media_routes())
     app.router.routes.extend(template_routes())
@@ -135,6 +145,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
     app.router.routes.extend(metrics_routes())
     app.router.routes.extend(console_routes())
     _install_error_handlers(app)
+    app.add_middleware(AuthenticationMiddleware)
     app.add_middleware(FhirXmlMiddleware, max_body_bytes=settings.max_body_bytes)
     install_hardening(app, settings)  # limits, CORS, security headers, statement timeouts
     app.add_middleware(RequestLogMiddleware, is_served=lambda name: name in getattr(

@@ -21,8 +21,12 @@ def statement_path() -> Path:
     return Path(sys.prefix) / "share" / SOFTWARE_NAME / FILE_NAME
 
 
-def load_capability_statement(*, base_url: str, started_at: str) -> dict[str, Any]:
+def load_capability_statement(*, base_url: str, started_at: str,
+                              security: dict[str, Any] | None = None) -> dict[str, Any]:
     statement: dict[str, Any] = orjson.loads(statement_path().read_bytes())
+    if security is not None:
+        for rest in statement.get("rest", []):
+            rest["security"] = security
     statement["date"] = started_at
     statement["software"] = {"name": SOFTWARE_NAME, "version": __version__}
     statement["implementation"] = {

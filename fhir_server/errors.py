@@ -5,6 +5,8 @@ Hierarchy::
     FhirError                      (500, exception)
     ├── InvalidRequest             (400, invalid)       malformed or invalid input
     │   └── InvalidResource        (400, invalid)       a resource failing validation, with paths
+    ├── Unauthorized               (401, login)         no valid bearer token
+    ├── Forbidden                  (403, forbidden)     the token's scopes do not allow it
     ├── NotFound                   (404, not-found)
     ├── Gone                       (410, deleted)
     ├── MethodNotAllowed           (405, not-supported)
@@ -70,6 +72,11 @@ class InvalidRequest(FhirError):
 class InvalidResource(InvalidRequest):
     status = 400
     issue_code = "invalid"
+
+
+class Unauthorized(FhirError):
+    status = 401
+    issue_code = "login"
 
 
 class Forbidden(FhirError):

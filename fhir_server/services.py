@@ -11,8 +11,10 @@ from fhir_server.interactions.repository import ResourceRepository
 from fhir_server.messaging.dispatcher import Dispatcher
 from fhir_server.operations.match import PatientMatcher
 from fhir_server.operations.merge import MergeService
+from fhir_server.security.tokens import TokenVerifier
 from fhir_server.settings import Settings
 from mappings.search_backing import SearchParameter
+from storage.audit_store import AuditTrail
 from storage.patient_repository import PatientRepository
 from storage.template_store import TemplateStore
 
@@ -31,6 +33,10 @@ class Services:
     link_key: bytes = b""
     """Signs the server's own download links (``/download/{token}``)."""
     dispatcher: Dispatcher | None = None
+    verifier: TokenVerifier | None = None
+    """Checks Bearer tokens; None when no authorisation is configured (FHIR_AUTH_*)."""
+    audit_trail: AuditTrail | None = None
+    """Where AuditEvents go; None when FHIR_AUDIT is off."""
 
     def __post_init__(self) -> None:
         self.repositories.setdefault("Patient", self.patients)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -56,6 +56,13 @@ class Settings(BaseSettings):
     twilio_api_base: str | None = None
     smtp_url: str | None = None
     email_from: str | None = None
+    auth_jwks: str | None = None
+    auth_issuer: str | None = None
+    auth_audience: str | None = None
+    auth_authorize_url: str | None = None
+    auth_token_url: str | None = None
+    allow_unauthenticated: bool = False
+    audit: bool = True
     twilio_account_sid: str | None = Field(default=None, validation_alias="TWILIO_ACCOUNT_SID")
     twilio_auth_token: str | None = Field(default=None, validation_alias="TWILIO_AUTH_TOKEN")
     twilio_from_number: str | None = Field(default=None, validation_alias="TWILIO_FROM_NUMBER")
@@ -68,6 +75,22 @@ class Settings(BaseSettings):
         if value.lower() not in LOG_LEVELS:
             raise ValueError(f"'{value[:20]}' is not one of {', '.join(LOG_LEVELS)}")
         return value.lower()
+
+    @model_validator(mode="after")
+    def _auth_all_or_nothing(self) -> Settings:
+        given = [name for name in ("auth_jwks", "auth_issuer", "auth_audience")
+                 if getattr(self, name)]
+        if given and len(given) != 3:
+            missing = sorted({"auth_jwks", "auth_issuer", "auth_audience"} - set(given))
+            raise ValueError("authorisation needs FHIR_AUTH_JWKS, FHIR_AUTH_ISSUER and "
+                             "FHIR_AUTH_AUDIENCE together; missing: "
+                             + ", ".join(f"FHIR_{name.upper()}" for name in missing))
+        return self
+
+    @property
+    def auth_enabled(self) -> bool:
+        """Whether FHIR requests need a Bearer token (FHIR_AUTH_* set)."""
+        return bool(self.auth_jwks and self.auth_issuer and self.auth_audience)
 
     @property
     def allowed_media_type_set(self) -> frozenset[str]:

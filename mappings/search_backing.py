@@ -86,8 +86,19 @@ class CompositeRows:
     ``system`` and the reference as ``Type/id`` in ``code``."""
 
 
+@dataclass(frozen=True)
+class PatientCompartment:
+    """Membership of a patient's compartment (never a client's parameter: access control adds
+    it): the resource is the patient (``self_id``), refers to it through one of the reference
+    ``params``, or names it in the main-table ``column`` (Binary.securityContext)."""
+
+    params: tuple[str, ...] = ()
+    self_id: bool = False
+    column: str | None = None
+
+
 Backing = (Haystack | IdColumn | CodeColumn | StatusFlag | IdentifierRows | TelecomRows
-           | TokenRows | ReferenceRows | DateRange | CompositeRows | SetFlag)
+           | TokenRows | ReferenceRows | DateRange | CompositeRows | SetFlag | PatientCompartment)
 
 
 @dataclass(frozen=True)

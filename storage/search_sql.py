@@ -44,6 +44,7 @@ from mappings.search_backing import (
     Haystack,
     IdColumn,
     IdentifierRows,
+    PatientCompartment,
     ReferenceRows,
     SetFlag,
     StatusFlag,
@@ -133,6 +134,9 @@ class SearchSql:
     def _value(self, clause: Clause, value: SearchValue) -> Condition:
         assert clause.parameter is not None
         backing = clause.parameter.backing
+        if isinstance(backing, PatientCompartment):
+            assert isinstance(value, TokenValue) and value.code
+            return self._compartment(backing, value.code)
         if isinstance(value, MissingValue):
             present = self._present(clause)
             return not_(present) if value.missing else present
@@ -362,6 +366,22 @@ class SearchSql:
         return and_(low <= end, high >= start)
 
     # ----------------------------------------------------------------- shared
+
+    def _compartment(self, backing: PatientCompartment, patient_id: str) -> Condition:
+        """The resource belongs to ``patient_id``'s compartment."""
+        members: list[Condition] = []
+        if backing.self_id:
+            members.append(self.main.c.id == patient_id)
+        if backing.params:
+            refs = self.children["references"]
+            members.append(self._child("references", and_(
+                refs.c.param.in_(backing.params), refs.c.target_type == "Patient",
+                refs.c.target_id == patient_id)))
+        if backing.column:
+            column = self.main.c[backing.column]
+            members.append(or_(column == f"Patient/{patient_id}",
+                               column.like(f"%/Patient/{escape_like(patient_id)}", escape="\\")))
+        return or_(*members) if members else false()
 
     def _child(self, key: str, match: Condition) -> Condition:
         table = self.children[key]

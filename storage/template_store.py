@@ -28,6 +28,7 @@ from fhir_server.messaging.templates import (
 )
 from storage.messaging_tables import message_templates
 from storage.stored import now
+from storage.unit_of_work import reading
 
 
 @dataclass(frozen=True)
@@ -129,14 +130,14 @@ class TemplateStore:
             query = query.where(message_templates.c.category == category)
         if active is not None:
             query = query.where(message_templates.c.active == active)
-        async with self._engine.connect() as connection:
+        async with reading(self._engine) as connection:
             rows = (await connection.execute(query)).mappings().all()
         return [_template(row) for row in rows]
 
     async def find(self, name: str) -> Template | None:
         """The template of this name, active or not, or None."""
         query = select(message_templates).where(message_templates.c.name == name)
-        async with self._engine.connect() as connection:
+        async with reading(self._engine) as connection:
             row = (await connection.execute(query)).mappings().first()
         return _template(row) if row is not None else None
 

@@ -25,7 +25,7 @@ TEST_ENCRYPTION_KEYS = (
 )
 TEST_HASH_KEY = "test-hash-key-not-for-production"
 BACKENDS = ["sqlite", "postgresql"]
-pytest_plugins = ["tests.s3_server", "tests.twilio_server", "tests.smtp_server"]
+pytest_plugins = ["tests.s3_server", "tests.twilio_server", "tests.smtp_server", "tests.tokens"]
 
 
 def pytest_report_header() -> str:

@@ -15,6 +15,7 @@ from fhir_server.interactions.bundle_batch import batch
 from fhir_server.interactions.bundle_entries import BundleContext
 from fhir_server.interactions.bundle_plan import plan_bundle
 from fhir_server.interactions.bundle_transaction import transaction
+from fhir_server.security.access import repositories_for
 from fhir_server.validation.resource import parse_json
 
 
@@ -30,7 +31,7 @@ async def bundle_route(request: Request) -> Response:
     plan = plan_bundle(body, served=services.repositories.keys(), base_url=base,
                        max_entries=settings.bundle_max_entries)
     context = BundleContext(
-        repositories=services.repositories, search_registry=services.search_registry,
+        repositories=repositories_for(request), search_registry=services.search_registry,
         base_url=base, page_size_default=settings.page_size_default,
         page_size_max=settings.page_size_max, prefer=prefer_return(request.headers.get("prefer")))
     run = transaction if plan.kind == "transaction" else batch

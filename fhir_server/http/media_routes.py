@@ -8,6 +8,7 @@ import re
 import time
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
@@ -23,6 +24,7 @@ from fhir_server.media import download_links
 from fhir_server.media.binaries import BinaryFile, BinaryRepository
 from fhir_server.media.documents import DocumentReferenceRepository
 from fhir_server.media.statistics import document_statistics
+from fhir_server.security import access
 from mappings.fhir_dates import format_instant
 from storage.blobs import BlobMissing
 
@@ -69,9 +71,12 @@ async def create_binary(request: Request) -> Response:
         request.path_params["resource_type"] = "Binary"
         return await routes.create_route(request, body_limit=_json_limit(repository))
     _check_length(request, repository.policy.max_bytes)
-    stored = await repository.create_stream(
-        content_type, request.stream(),
-        security_context=request.headers.get("x-security-context"))
+    context = request.headers.get("x-security-context")
+    guard = access.guarded(request, "Binary")
+    await guard.authorize_write("create", _proposed(context))
+    staged = await repository.stage_stream(content_type, request.stream(), context)
+    stored = await guard.audited_write("create", lambda: repository.create_staged(staged),
+                                       lambda created: created)
     return interaction_response(InteractionResult(201, "Binary", stored=stored, location=True),
                                 base_url=routes.base_url(request),
                                 prefer=prefer_return(request.headers.get("prefer")))
@@ -85,21 +90,39 @@ async def update_binary(request: Request) -> Response:
         return await routes.update_route(request, body_limit=_json_limit(repository))
     resource_id = routes.checked_id(request.path_params["resource_id"])
     _check_length(request, repository.policy.max_bytes)
-    stored, created = await repository.update_stream(
-        resource_id, content_type, request.stream(),
-        security_context=request.headers.get("x-security-context"),
-        if_match=if_match_version(request.headers.get("if-match")))
+    if_match = if_match_version(request.headers.get("if-match"))
+    context = request.headers.get("x-security-context")
+    guard = access.guarded(request, "Binary")
+    await guard.authorize_write("update", _proposed(context), resource_id=resource_id)
+    staged = await repository.stage_stream(content_type, request.stream(), context)
+    stored, created = await guard.audited_write(
+        "update", lambda: repository.update_staged(resource_id, staged, if_match=if_match),
+        lambda result: result[0])
     result = InteractionResult(201 if created else 200, "Binary", stored=stored,
                                location=created)
     return interaction_response(result, base_url=routes.base_url(request),
                                 prefer=prefer_return(request.headers.get("prefer")))
 
 
+def _proposed(security_context: str | None) -> dict[str, Any]:
+    """The Binary a raw upload proposes, as far as access control looks at it."""
+    resource: dict[str, Any] = {"resourceType": "Binary"}
+    if security_context:
+        resource["securityContext"] = {"reference": security_context}
+    return resource
+
+
+async def _file(request: Request, binary_id: str) -> BinaryFile:
+    """The current version's content facts, if the caller may read it (audited)."""
+    repository = _binaries(request)
+    return await access.guarded(request, "Binary").audited_read(
+        "read", binary_id, lambda: repository.file(binary_id), lambda file: file.stored)
+
+
 async def read_binary(request: Request) -> Response:
     repository = _binaries(request)
     resource_id = routes.checked_id(request.path_params["resource_id"])
-    file = await repository.file(resource_id)
-    return await _answer(request, repository, file)
+    return await _answer(request, repository, await _file(request, resource_id))
 
 
 async def _answer(request: Request, repository: BinaryRepository, file: BinaryFile) -> Response:
@@ -179,6 +202,7 @@ async def document_download_url(request: Request) -> Response:
     repository = routes.services_of(request).repositories["DocumentReference"]
     assert isinstance(repository, DocumentReferenceRepository)
     resource_id = routes.checked_id(request.path_params["resource_id"])
+    await access.guarded(request, "DocumentReference").read(resource_id)
     return await _download_url(request, await repository.first_binary(resource_id))
 
 
@@ -186,7 +210,7 @@ async def _download_url(request: Request, binary_id: str) -> Response:
     """A Parameters with ``url`` (presigned, or a signed server link) and ``expires``."""
     services = routes.services_of(request)
     repository = _binaries(request)
-    file = await repository.file(binary_id)
+    file = await _file(request, binary_id)
     seconds = services.settings.presign_seconds
     expires_at = int(time.time()) + seconds
     try:
@@ -219,7 +243,10 @@ async def signed_download(request: Request) -> Response:
 
 async def document_stats(request: Request) -> Response:
     response_format(request.headers.get("accept"), request.query_params.get("_format"))
-    return json_response(await document_statistics(routes.services_of(request).engine))
+    return json_response(await access.run_operation(
+        request, "DocumentReference/$stats",
+        lambda: document_statistics(routes.services_of(request).engine),
+        entities=lambda _: []))
 
 
 def media_routes(prefix: str = "/fhir") -> list[Route]:

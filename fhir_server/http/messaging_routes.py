@@ -18,6 +18,7 @@ from fhir_server.http.responses import json_response
 from fhir_server.messaging.provider_events import apply_inbound, apply_status
 from fhir_server.messaging.setup import INBOUND_PATH, STATUS_CALLBACK_PATH
 from fhir_server.messaging.statistics import message_statistics
+from fhir_server.security.access import run_operation
 from mappings.fhir_dates import DateValueError, date_range
 from storage.stored import now
 
@@ -71,8 +72,11 @@ async def communication_stats(request: Request) -> Response:
         except DateValueError:
             raise InvalidRequest(f"{name}: '{value[:40]}' is not a FHIR date or dateTime") \
                 from None
-    return json_response(await message_statistics(routes.services_of(request).engine,
-                                                  start=bounds[0], end=bounds[1]))
+    return json_response(await run_operation(
+        request, "Communication/$stats",
+        lambda: message_statistics(routes.services_of(request).engine, start=bounds[0],
+                                   end=bounds[1]),
+        entities=lambda _: []))
 
 
 def messaging_routes(prefix: str = "/fhir") -> list[Route]:

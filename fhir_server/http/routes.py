@@ -16,13 +16,17 @@ from fhir_server.errors import InvalidRequest, NotFound
 from fhir_server.http.body import read_body
 from fhir_server.http.negotiation import JSON_PATCH, check_body_type, response_format
 from fhir_server.http.preconditions import if_match_version, prefer_handling, prefer_return
+from fhir_server.http.request_base import base_url, services_of
 from fhir_server.http.responses import interaction_response, json_response
 from fhir_server.interactions import create, delete, history, patch, read, search, update
 from fhir_server.interactions.history import MAX_INT
 from fhir_server.interactions.repository import ResourceRepository
 from fhir_server.search.query import parse_search
-from fhir_server.services import Services
+from fhir_server.security.access import repositories_for
 from fhir_server.validation.resource import parse_json, validate_resource
+
+__all__ = ["base_url", "checked_id", "create_route", "fhir_routes", "services_of",
+           "update_route"]
 
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded"})
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
@@ -32,25 +36,11 @@ def _path(request: Request) -> tuple[str, str]:
     return request.path_params["resource_type"], request.path_params["resource_id"]
 
 
-def services_of(request: Request) -> Services:
-    """What the app built at start (settings, repositories, operations)."""
-    services: Services = request.app.state.services
-    return services
-
-
-def base_url(request: Request) -> str:
-    """``FHIR_BASE_URL`` if set, else this request's own ``scheme://host/fhir``."""
-    configured = services_of(request).settings.base_url
-    if configured:
-        return configured.rstrip("/")
-    return str(request.base_url).rstrip("/") + "/fhir"
-
-
 def _repository(request: Request, resource_type: str) -> ResourceRepository:
     format_parameter = (request.query_params.get("_format")
                         if b"_format" in request.scope["query_string"] else None)
     response_format(request.headers.get("accept"), format_parameter)
-    repositories = services_of(request).repositories
+    repositories = repositories_for(request)
     repository = repositories.get(resource_type)
     if repository is None:
         raise NotFound(f"Resource type '{resource_type}' is not served here; "

@@ -20,6 +20,7 @@ from fhir_server.messaging.templates import (
     TemplateSyntaxError,
     render_message,
 )
+from fhir_server.security.access import policy_for
 from fhir_server.validation.json_depth import check_depth
 from mappings.fhir_dates import format_instant
 from storage.template_store import Template, TemplateDraft, TemplateStore
@@ -30,7 +31,10 @@ _READ_ONLY = frozenset({"id", "created", "updated"})
 _FIELDS = frozenset({"name", "channel", "body", "variables", "active", *_OPTIONAL_TEXT})
 
 
-def _store(request: Request) -> TemplateStore:
+def _store(request: Request, permission: str = "r") -> TemplateStore:
+    """The templates, if the caller may read (``r``) or change (``c``/``u``) send orders:
+    templates are part of CommunicationRequest, so its scopes govern them."""
+    policy_for(request).require("CommunicationRequest", permission, whole=True)
     return routes.services_of(request).templates
 
 
@@ -97,7 +101,7 @@ def _location(request: Request, name: str) -> str:
 
 async def create_template(request: Request) -> Response:
     """POST /messaging/templates: 201 with the template and its Location."""
-    template = await _store(request).create(_draft(await _object(request)))
+    template = await _store(request, "c").create(_draft(await _object(request)))
     return _json(template_json(template), 201,
                  {"Location": _location(request, template.name)})
 
@@ -126,7 +130,7 @@ async def read_template(request: Request) -> Response:
 async def update_template(request: Request) -> Response:
     """PUT /messaging/templates/{name}: replaces every editable field (``name`` renames)."""
     name = request.path_params["name"]
-    template = await _store(request).update(name, _draft(await _object(request), name=name))
+    template = await _store(request, "u").update(name, _draft(await _object(request), name=name))
     headers = ({"Content-Location": _location(request, template.name)}
                if template.name != name else None)
     return _json(template_json(template), 200, headers)
@@ -134,7 +138,8 @@ async def update_template(request: Request) -> Response:
 
 async def deactivate_template(request: Request) -> Response:
     """DELETE /messaging/templates/{name}: deactivates (kept for the messages naming it)."""
-    return _json(template_json(await _store(request).deactivate(request.path_params["name"])))
+    return _json(template_json(await _store(request, "u").deactivate(
+        request.path_params["name"])))
 
 
 async def render_template(request: Request) -> Response:

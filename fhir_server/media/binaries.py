@@ -48,6 +48,14 @@ async def _chunks_of(data: bytes) -> AsyncIterator[bytes]:
         yield data[start:start + CHUNK]
 
 
+@dataclass(frozen=True)
+class StagedBinary:
+    """Received bytes (staged in the blob store) and the Binary they will become."""
+
+    resource: dict[str, Any]
+    blob: StagedBlob
+
+
 class BinaryRepository:
     """Binary as a ResourceRepository (FHIR JSON with base64 ``data``) plus raw-byte uploads
     and reads."""
@@ -138,15 +146,34 @@ class BinaryRepository:
 
     async def create_stream(self, content_type: str | None, chunks: AsyncIterable[bytes], *,
                             security_context: str | None) -> StoredResource:
-        resource, staged = await self._stage_stream(content_type, chunks, security_context)
-        return await self._create(resource, staged)
+        return await self.create_staged(
+            await self.stage_stream(content_type, chunks, security_context))
 
     async def update_stream(self, resource_id: str, content_type: str | None,
                             chunks: AsyncIterable[bytes], *, security_context: str | None,
                             if_match: int | None) -> tuple[StoredResource, bool]:
+        staged = await self.stage_stream(content_type, chunks, security_context)
+        return await self.update_staged(resource_id, staged, if_match=if_match)
+
+    async def stage_stream(self, content_type: str | None, chunks: AsyncIterable[bytes],
+                           security_context: str | None) -> StagedBinary:
+        """The bytes received and checked, not yet a Binary: ``create_staged`` or
+        ``update_staged`` makes them one (in a short transaction of its own, so a slow
+        upload holds no database transaction)."""
         resource, staged = await self._stage_stream(content_type, chunks, security_context)
-        resource["id"] = resource_id
-        return await self._update(resource_id, resource, staged, if_match)
+        return StagedBinary(resource, staged)
+
+    async def create_staged(self, staged: StagedBinary) -> StoredResource:
+        return await self._create(staged.resource, staged.blob)
+
+    async def update_staged(self, resource_id: str, staged: StagedBinary, *,
+                            if_match: int | None) -> tuple[StoredResource, bool]:
+        resource = staged.resource | {"id": resource_id}
+        return await self._update(resource_id, resource, staged.blob, if_match)
+
+    async def discard(self, staged: StagedBinary) -> None:
+        """Drop staged bytes that will not become a Binary."""
+        await self.store.discard(staged.blob)
 
     async def create_from_bytes(self, content_type: str, data: bytes, *,
                                 security_context: str | None) -> tuple[StoredResource, BlobInfo]:

@@ -32,6 +32,7 @@ from storage.resource_rows import BATCH, select_rows, write_versions
 from storage.row_set import RowSet
 from storage.stored import VersionMoved, now
 from storage.tables import patient_merges
+from storage.unit_of_work import reading, writing
 
 MERGED, UNDONE = "merged", "undone"
 
@@ -138,7 +139,7 @@ class MergeService:
         if not inputs.preview:
             merge_id = str(uuid.uuid4())
             try:
-                async with self._engine.begin() as connection:
+                async with writing(self._engine) as connection:
                     if await self._referrers(connection, source_id, target_id) != {
                             (c.participant.resource_type, c.resource_id) for c in changes[2:]}:
                         raise VersionMoved()
@@ -158,7 +159,7 @@ class MergeService:
                        result: dict[str, Any] | None) -> list[Change]:
         """What the merge would change, read outside the write transaction (which then
         re-checks that nothing moved meanwhile)."""
-        async with self._engine.connect() as connection:
+        async with reading(self._engine) as connection:
             return await self._plan(connection, source_id, target_id, result)
 
     async def _resolve(self, side: str, reference: str | None,
@@ -266,7 +267,7 @@ class MergeService:
         every moved reference back to the source; 409 naming each conflict when a later edit
         makes that unsafe (then nothing changes)."""
         try:
-            async with self._engine.begin() as connection:
+            async with writing(self._engine) as connection:
                 record = await self._merge_record(connection, merge_id, source)
                 detail = orjson.loads(record["detail"])
                 moment = now()

@@ -30,7 +30,12 @@ SAMPLES: dict[str, Callable[[], dict[str, Any]]] = {
     "CommunicationRequest": lambda: communication_request(status="draft"),
     "Provenance": lambda: {"resourceType": "Provenance", "recorded": "2024-01-01T00:00:00Z",
                            "target": [{"reference": "Patient/x"}],
-                           "agent": [{"who": {"display": "x"}}]}}
+                           "agent": [{"who": {"display": "x"}}]},
+    "AuditEvent": lambda: {"resourceType": "AuditEvent", "recorded": "2024-01-01T00:00:00Z",
+                           "type": {"system": "http://terminology.hl7.org/CodeSystem/"
+                                              "audit-event-type", "code": "rest"},
+                           "agent": [{"who": {"display": "x"}, "requestor": True}],
+                           "source": {"observer": {"display": "x"}}}}
 # If-None-Exist criteria that select the sample, per resource type.
 SAMPLE_CRITERIA: dict[str, str] = {
     "Patient": "identifier=http://hospital.example.org/ids|A-1001",
@@ -87,6 +92,7 @@ SEARCH_VALUES: dict[str, dict[str, str]] = {
                       "identifier": "urn:example:messages|msg-1",
                       "based-on": "CommunicationRequest/req-1", "sender": "Organization/clinic"},
     "Provenance": {},
+    "AuditEvent": {},
     "CommunicationRequest": {"status": "draft", "priority": "routine", "patient": "p-1",
                              "occurrence": "2024-05-02", "authored": "2024-05",
                              "medium": "sms", "identifier": "urn:example:requests|req-1",
@@ -124,6 +130,11 @@ def _declared(resource: dict[str, Any]) -> set[str]:
 def _create(client: TestClient, resource_type: str) -> str:
     if resource_type == "Provenance":  # read-only: made by a merge
         return _merge_provenance(client)
+    if resource_type == "AuditEvent":  # read-only: made by any access
+        client.get("/fhir/Patient")
+        events = client.get("/fhir/AuditEvent?_count=1&subtype=search-type").json()
+        audit_id: str = events["entry"][0]["resource"]["id"]
+        return audit_id
     sample = SAMPLES.get(resource_type)
     assert sample is not None, f"no sample {resource_type} in SAMPLES: add one to check it"
     response = client.post(f"/fhir/{resource_type}", json=sample(), headers=FHIR_JSON)
@@ -412,7 +423,8 @@ def test_route_table_matches_the_fhir_router() -> None:
 # Interactions a type refuses although the generic route table has them (405 answers).
 REFUSED: dict[str, set[str]] = {
     "Binary": {"patch"},
-    "Provenance": {"create", "update", "patch", "delete", "history-instance", "history-type"}}
+    "Provenance": {"create", "update", "patch", "delete", "history-instance", "history-type"},
+    "AuditEvent": {"create", "update", "patch", "delete", "history-instance", "history-type"}}
 
 
 def test_every_served_interaction_is_declared(client: TestClient) -> None:

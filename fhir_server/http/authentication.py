@@ -1,0 +1,49 @@
+"""Bearer-token authentication in front of every protected path: a request without a valid
+token gets 401 before any handler runs (deny by default: only the paths listed here are
+public). The console sends its token in the ``fhir_console_token`` cookie instead."""
+
+from __future__ import annotations
+
+from starlette.datastructures import Headers
+from starlette.requests import cookie_parser
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from fhir_server.errors import FhirError
+from fhir_server.http.responses import error_response
+
+PUBLIC_PATHS = frozenset({"/fhir/metadata", "/fhir/.well-known/smart-configuration",
+                          "/console/login", "/metrics"})
+PUBLIC_PREFIXES = ("/health", "/messaging/twilio/", "/download/", "/console/static/")
+"""Health checks, Twilio's signed callbacks, signed download links and the console's login
+page and assets: each carries its own proof or no PHI."""
+CONSOLE_COOKIE = "fhir_console_token"
+
+
+def is_public(path: str) -> bool:
+    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
+
+
+class AuthenticationMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or is_public(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        verifier = scope["app"].state.services.verifier
+        if verifier is None:
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        authorization = headers.get("authorization")
+        if authorization is None and scope["path"].startswith("/console"):
+            token = cookie_parser(headers.get("cookie", "")).get(CONSOLE_COOKIE)
+            authorization = f"Bearer {token}" if token else None
+        try:
+            principal = await verifier.principal(authorization)
+        except FhirError as error:
+            await error_response(error)(scope, receive, send)
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        await self.app(scope, receive, send)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import uvicorn
 
+from fhir_server.security import exposure
 from fhir_server.settings import Settings
 from fhir_server.startup_checks import ConfigurationError, check_environment, load_settings
 from storage.crypto import ensure_local_keys
@@ -26,6 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--allow-unauthenticated", action="store_true",
+                       help="listen beyond loopback even without FHIR_AUTH_* (something in "
+                            "front must authenticate)")
     commands.add_parser("migrate", help="apply pending database migrations (Alembic upgrade head)")
     worker = commands.add_parser("worker", help="send due messages (CommunicationRequests) "
                                  "without serving the API")
@@ -143,10 +147,17 @@ def main(argv: list[str] | None = None) -> int:
         if settings.is_sqlite:
             upgrade_to_head(settings.resolved_database_url)
         return asyncio.run(_match_command(arguments, settings))
+    refused = exposure.refusal(settings, arguments.host,
+                               allowed=arguments.allow_unauthenticated)
+    if refused:
+        print(f"fhir-server: {refused}", file=sys.stderr)
+        return 2
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     ensure_local_keys(settings)
     if settings.is_sqlite:
         upgrade_to_head(settings.resolved_database_url)
+    if (warned := exposure.warning(settings, arguments.host)) is not None:
+        logger.warning("%s\n%s\n%s", "!" * 78, warned, "!" * 78)
     logger.info("FHIR API at http://%s:%s/fhir (database: %s)", arguments.host, arguments.port,
                 "SQLite" if settings.is_sqlite else "PostgreSQL")
     uvicorn.run(

@@ -111,7 +111,7 @@ class MappedRepository:
         page = await run_search(self._engine, self._source, request, self._catalog.sources,
                                 include_limit=self._catalog.include_limit)
         return SearchResults(page.resources, page.next_token, page.previous_token, page.total,
-                             page.included, page.included_cut)
+                             page.included)
 
     async def find(self, query: str) -> list[str]:
         """Ids of live resources a conditional query (any search parameter) selects, at most

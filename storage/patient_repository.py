@@ -116,7 +116,7 @@ class PatientRepository:
             default_conditions=() if merged_asked else (patients.c.merged_into_id.is_(None),),
             include_limit=self._catalog.include_limit)
         return SearchResults(page.resources, page.next_token, page.previous_token, page.total,
-                             page.included, page.included_cut)
+                             page.included)
 
     async def merged_into(self, resource_ids: set[str]) -> dict[str, str]:
         """Which of these patients were merged, and into whom."""

@@ -89,7 +89,9 @@ async def run_search(
 ) -> SearchPage:
     """One page; ``default_conditions`` apply unless a clause names the same thing (the caller
     decides: Patient leaves merged patients out unless ``merged`` is searched). At most
-    ``include_limit`` resources are included; ``included_cut`` says when more were wanted."""
+    ``include_limit`` resources are included; when more were wanted, ``included_cut`` says so
+    on the page and on the request's controls (which the search interaction reads, whatever
+    wraps the repository)."""
     sql = source.sql
     main = sql.main
     conditions = [main.c.deleted_at.is_(None), *default_conditions,
@@ -140,6 +142,7 @@ async def run_search(
     matched = [by_id[i] for i in ids if i in by_id]
     included, cut = await _included(engine, source, sources, controls.includes, matched,
                                     limit=include_limit)
+    controls.included_cut = controls.included_cut or cut
     return SearchPage([source.to_resource(rows) for rows in matched], next_token,
                       previous_token, total, included, cut)
 

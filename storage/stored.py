@@ -41,8 +41,6 @@ class SearchResults:
     previous_token: str | None
     total: int | None
     included: list[dict[str, Any]]
-    included_cut: bool = False
-    """More resources were to be included than ``FHIR_INCLUDE_MAX`` allows on a page."""
 
 
 def now() -> datetime:

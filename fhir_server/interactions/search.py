@@ -52,7 +52,7 @@ async def search(
          "search": {"mode": "include"}}
         for resource in page.included
     ]
-    if page.included_cut:
+    if controls.included_cut:
         entries.append({"resource": _included_cut_outcome(), "search": {"mode": "outcome"}})
     if entries:
         bundle["entry"] = entries

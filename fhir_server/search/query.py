@@ -54,6 +54,8 @@ class Controls:
     elements: list[str] = field(default_factory=list)
     page: str | None = None
     includes: list[Include] = field(default_factory=list)
+    included_cut: bool = False
+    """Set by the search: _include / _revinclude wanted more than FHIR_INCLUDE_MAX."""
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,13 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 from jwt import PyJWK, PyJWKClient, PyJWKSet
 
 from fhir_server.errors import Unauthorized
+from fhir_server.security.exposure import is_loopback
 from fhir_server.security.scopes import UNRESTRICTED, ScopeSet
 from fhir_server.settings import Settings
 
@@ -59,6 +61,8 @@ class _KeySource:
 
     def __init__(self, location: str) -> None:
         self._location = location
+        if location.startswith("http://") and not is_loopback(urlsplit(location).hostname or ""):
+            raise ValueError("FHIR_AUTH_JWKS must be an https URL (plain http only on loopback)")
         self._client = (PyJWKClient(location, cache_jwk_set=True, lifespan=300, timeout=10)
                         if location.startswith(("https://", "http://")) else None)
         self._keys: PyJWKSet | None = None if self._client else self._read_file()

@@ -3,14 +3,22 @@ the CapabilityStatement and the SMART configuration stay public and describe the
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
 
+from fhir_server.app import create_app
+from fhir_server.security.tokens import token_verifier
+from fhir_server.settings import Settings
+from tests.conftest import empty_tables
 from tests.factories import issue_codes, patient
-from tests.tokens import AUDIENCE, ISSUER, TokenIssuer, new_key
+from tests.tokens import AUDIENCE, ISSUER, TokenIssuer, new_key, secured
 
 
 def test_request_without_token_is_401_with_bearer_challenge(secured_client: TestClient) -> None:
@@ -110,3 +118,46 @@ def test_smart_configuration_without_auth_is_404(client: TestClient) -> None:
 
 def test_without_auth_configured_no_token_is_needed(client: TestClient) -> None:
     assert client.post("/fhir/Patient", json=patient()).status_code == 201
+
+
+@pytest.fixture
+def jwks_url(token_issuer: TokenIssuer) -> Iterator[str]:
+    """The issuer's JWKS served over HTTP on loopback, as an authorisation server serves it."""
+    body = token_issuer.jwks_path.read_bytes()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json"
+    server.shutdown()
+
+
+def test_jwks_from_a_url_verifies_tokens(settings: Settings, engine: Engine,
+                                         token_issuer: TokenIssuer, jwks_url: str) -> None:
+    empty_tables(engine)
+    configured = secured(settings, token_issuer).model_copy(update={"auth_jwks": jwks_url})
+    with TestClient(create_app(configured, migrate=False)) as client:
+        assert client.get("/fhir/Patient").status_code == 401
+        good = client.get("/fhir/Patient", headers=token_issuer.headers("user/Patient.s"))
+        assert good.status_code == 200
+        tampered = token_issuer.token("user/Patient.s") + "x"
+        assert client.get("/fhir/Patient", headers={
+            "Authorization": f"Bearer {tampered}"}).status_code == 401
+
+
+def test_plain_http_jwks_is_refused_beyond_loopback(settings: Settings,
+                                                   token_issuer: TokenIssuer) -> None:
+    configured = secured(settings, token_issuer).model_copy(
+        update={"auth_jwks": "http://keys.example.org/jwks.json"})
+    with pytest.raises(ValueError, match="https"):
+        token_verifier(configured)

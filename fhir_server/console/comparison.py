@@ -22,6 +22,8 @@ LEVEL_TEXT = {"exact": "the same", "nickname": "nicknames of each other",
               "typo": "one slip apart", "similar": "similar", "initial": "an initial matches",
               "swapped": "swapped", "postcode": "same postcode, other street",
               "street": "same street, other postcode", "disagree": "different"}
+VETO_TEXT = {"ssn": "the SSNs differ", "identifier": "an identifier of the same system differs",
+             "birth_date": "the birth dates differ"}
 OUTCOME_TEXT = {"agree": "Agree", "partial": "Partly agree", "disagree": "Disagree",
                 "unknown": "Not compared"}
 
@@ -93,4 +95,5 @@ async def compare(matcher: PatientMatcher, first: dict[str, Any], second: dict[s
             weight=field.weight if field else None))
     return Comparison(patient_row(first, mrn_system), patient_row(second, mrn_system), rows,
                       result.probability, result.grade, result.weight,
-                      matcher.weights.prior_weight, result.vetoes, found_by_match)
+                      matcher.weights.prior_weight,
+                      tuple(VETO_TEXT.get(veto, veto) for veto in result.vetoes), found_by_match)

@@ -25,6 +25,7 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -181,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         pages = [
             ("search: name", f"/console/patients?name={family}"),
             ("search: name + birth date", f"/console/patients?name={family}&birthdate={birth_date}"),
-            ("search: phone", f"/console/patients?phone={httpx.QueryParams({'p': phone})['p']}"),
+            ("search: phone", f"/console/patients?phone={quote(phone)}"),
             ("search: identifier (MRN)", f"/console/patients?identifier={mrn}"),
             ("patient page", f"/console/patients/{patient_id}"),
             ("duplicates queue", "/console/duplicates"),
@@ -189,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
             ("merge preview", f"/console/merge?source={second}&target={first}"),
         ]
         with httpx.Client(base_url=base, timeout=60) as http:
+            for name, path in pages[:4]:
+                assert f"/console/patients/{patient_id}" in http.get(path).text, name
             measured = [(name, path, *timed(http, path, args.loads)) for name, path in pages]
         browser = browser_medians(base, [path for _, path in pages], max(args.loads // 3, 5))
     finally:

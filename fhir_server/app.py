@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         patients = PatientRepository(engine, rows, context, catalog)
         blob_store = blob_store_from_url(settings.blob_url, data_dir=settings.data_dir)
         templates = TemplateStore(engine)
+        audit_trail = AuditTrail(engine) if settings.audit else None
         dispatcher = build_dispatcher(settings, engine, templates=templates,
                                       patients=patients.resources,
                                       channels=channels_from_settings(settings), clock=now)
@@ -108,7 +109,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             templates=templates,
             dispatcher=dispatcher,
             verifier=token_verifier(settings),
-            audit_trail=AuditTrail(engine) if settings.audit else None,
+            audit_trail=audit_trail,
         )
         undo_drain = app.state.draining.install()
         stop_dispatch = asyncio.Event()
@@ -121,6 +122,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             stop_dispatch.set()
             if dispatch is not None:
                 await dispatch
+            if audit_trail is not None:
+                await audit_trail.close()
             await blob_store.close()
             await rows.close()
             await engine.dispose()

@@ -4,10 +4,15 @@ work when there is one, so an event lands in the transaction of the write it des
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import contextvars
+import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fhir_server.errors import MethodNotAllowed, NotFound
 from mappings.audit_event import AuditEventMapping
@@ -16,32 +21,109 @@ from storage.mapped_repository import MappedRepository
 from storage.resource_rows import TableRows, insert_rows
 from storage.search_pages import SearchCatalog
 from storage.stored import StoredResource
-from storage.unit_of_work import writing
+from storage.unit_of_work import active_connection
 
 _MAPPING = AuditEventMapping()
+logger = logging.getLogger("fhir_server")
+COPY_FROM_ROWS = 50
+"""Above this many rows a table's rows go in by COPY (PostgreSQL), below by one INSERT."""
+MAX_BATCH_WAITERS = 1000
 
 
 class AuditTrail:
-    """Writes AuditEvents."""
+    """Writes AuditEvents. Inside a unit of work (a write and its event) the rows go on the
+    unit's connection, committed or rolled back with the write. Elsewhere (reads, searches,
+    refusals) events are group-committed: the caller waits until its event is stored, and
+    every event that arrived meanwhile shares one transaction, so auditing each read costs a
+    fraction of a transaction under load."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._pending: list[tuple[list[dict[str, Any]], asyncio.Future[None] | None]] = []
+        self._wake: asyncio.Event | None = None
+        self._flusher: asyncio.Task[None] | None = None
 
     async def record(self, events: list[dict[str, Any]]) -> None:
+        """Store ``events``: in the running unit of work, else in the next group commit
+        (returns once stored)."""
         if not events:
             return
-        main: list[dict[str, Any]] = []
-        children: dict[str, list[dict[str, Any]]] = {key: [] for key in AUDIT_EVENT_CHILD_TABLES}
-        for event in events:
-            rows = _MAPPING.to_rows(event, resource_id=event["id"], version_id=1,
-                                    last_updated=datetime.min)
-            main.append(rows.main)
-            for key, child_rows in rows.children.items():
-                children[key] += [row | {"resource_id": event["id"]} for row in child_rows]
-        async with writing(self._engine) as connection:
-            await insert_rows(connection, audit_events, main)
-            for key, table in AUDIT_EVENT_CHILD_TABLES.items():
-                await insert_rows(connection, table, children[key])
+        connection = active_connection(self._engine)
+        if connection is not None:
+            await _insert(connection, events)
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._enqueue(events, future)
+        await future
+
+    def record_later(self, events: list[dict[str, Any]]) -> None:
+        """Queue ``events`` for the next group commit without waiting (used inside a unit of
+        work whose outcome must not decide theirs: the unit may hold SQLite's write lock)."""
+        if events:
+            self._enqueue(events, None)
+
+    def _enqueue(self, events: list[dict[str, Any]], future: asyncio.Future[None] | None) -> None:
+        self._pending.append((events, future))
+        if self._flusher is None or self._flusher.done():
+            self._wake = asyncio.Event()
+            # a fresh context: the flusher must never write inside a request's unit of work
+            self._flusher = asyncio.get_running_loop().create_task(
+                self._flush_forever(), context=contextvars.Context())
+        assert self._wake is not None
+        self._wake.set()
+
+    async def _flush_forever(self) -> None:
+        assert self._wake is not None
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                batch, self._pending = self._pending[:MAX_BATCH_WAITERS], \
+                    self._pending[MAX_BATCH_WAITERS:]
+                await self._flush(batch)
+
+    async def _flush(self, batch: list[tuple[list[dict[str, Any]], asyncio.Future[None] | None]]
+                     ) -> None:
+        try:
+            async with self._engine.begin() as connection:
+                await _insert(connection, [event for events, _ in batch for event in events])
+        except Exception as error:  # noqa: BLE001 (every waiter learns it; the flusher lives on)
+            logger.error("audit events could not be stored: %s", type(error).__name__)
+            for _, future in batch:
+                if future is not None and not future.done():
+                    future.set_exception(error)
+            return
+        for _, future in batch:
+            if future is not None and not future.done():
+                future.set_result(None)
+
+    async def close(self) -> None:
+        """Store what is queued, then stop the flusher."""
+        if self._pending:
+            batch, self._pending = self._pending, []
+            await self._flush(batch)
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+
+
+async def _insert(connection: AsyncConnection, events: list[dict[str, Any]]) -> None:
+    main: list[dict[str, Any]] = []
+    children: dict[str, list[dict[str, Any]]] = {key: [] for key in AUDIT_EVENT_CHILD_TABLES}
+    for event in events:
+        rows = _MAPPING.to_rows(event, resource_id=event["id"], version_id=1,
+                                last_updated=datetime.min)
+        main.append(rows.main)
+        for key, child_rows in rows.children.items():
+            children[key] += [row | {"resource_id": event["id"]} for row in child_rows]
+    for table, table_rows in ((audit_events, main),
+                              *((AUDIT_EVENT_CHILD_TABLES[key], children[key])
+                                for key in AUDIT_EVENT_CHILD_TABLES)):
+        if len(table_rows) > COPY_FROM_ROWS:
+            await insert_rows(connection, table, table_rows)
+        elif table_rows:
+            await connection.execute(insert(table), table_rows)
 
 
 def _read_only(action: str) -> MethodNotAllowed:

@@ -51,6 +51,14 @@ class Auditor:
                                               recorded=moment) for access in accesses])
 
     async def record_failure(self, access: Access) -> None:
-        """A refused or failed access, in its own transaction unless a unit is running (a
-        transaction Bundle then records its own outcome)."""
-        await self.record(access)
+        """A refused or failed access, always in a transaction of its own: a rolled-back
+        write must not take the record of its failure with it. Inside a unit of work (a
+        transaction Bundle) it is queued, not awaited: the unit may hold SQLite's lock."""
+        if self._trail is None:
+            return
+        event = audit_event(access, self.principal, address=self.address,
+                            recorded=self._clock())
+        if active_connection(self._engine) is not None:
+            self._trail.record_later([event])
+        else:
+            await self._trail.record([event])

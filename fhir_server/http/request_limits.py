@@ -9,11 +9,16 @@ route:
   ``FHIR_MAX_UPLOAD_BYTES`` for Binary and DocumentReference, ``FHIR_MAX_BODY_BYTES`` otherwise;
 - the JSON nesting limit (``FHIR_MAX_JSON_DEPTH``) every JSON parser of the request reads;
 - who the client is, for the send rate limit: ``client_key(scope)``, computed when a send is
-  charged (after authentication has put its principal into ``scope["state"]``)."""
+  charged (after authentication has put its principal into ``scope["state"]``);
+- a URL whose path or query does not percent-decode to UTF-8, or holds a control character
+  (NUL and the like, which no id, name or search value may contain and PostgreSQL text
+  cannot store), is refused with 400 before any route sees it."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from urllib.parse import unquote_to_bytes
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -24,6 +29,7 @@ from fhir_server.settings import Settings
 from fhir_server.validation.json_depth import use_max_depth
 
 UPLOAD_PREFIXES = ("/fhir/Binary", "/fhir/DocumentReference")
+_CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
 
 
 def client_address(scope: Scope) -> str:
@@ -61,6 +67,7 @@ class RequestLimitsMiddleware:
         limit, name = body_limit(scope, self._settings)
         message = f"The request body is larger than the limit of {limit} bytes ({name})"
         try:
+            _check_url(scope)
             declared = _content_length(scope)
         except InvalidRequest as error:
             await error_response(error)(scope, receive, send)
@@ -80,6 +87,19 @@ class RequestLimitsMiddleware:
             return event
 
         await self._app(scope, counted, send)
+
+
+def _check_url(scope: Scope) -> None:
+    for part, raw in (("path", scope.get("raw_path")), ("query", scope.get("query_string"))):
+        if not raw:
+            continue
+        decoded = unquote_to_bytes(raw)
+        try:
+            decoded.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidRequest(f"The URL's {part} is not UTF-8 once percent-decoded") from None
+        if _CONTROL.search(decoded):
+            raise InvalidRequest(f"The URL's {part} holds a control character (such as NUL)")
 
 
 def _content_length(scope: Scope) -> int | None:

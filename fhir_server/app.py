@@ -18,7 +18,7 @@ from fhir_server.capability import load_capability_statement
 from fhir_server.console.routes import console_routes
 from fhir_server.draining import Draining
 from fhir_server.errors import FhirError, InvalidRequest, MethodNotAllowed, NotFound
-from fhir_server.http.authentication import AuthenticationMiddleware
+from fhir_server.http.authentication import AuthenticationMiddleware, rate_limit_key
 from fhir_server.http.bundle_routes import bundle_routes
 from fhir_server.http.hardening import install_hardening
 from fhir_server.http.health import health_routes
@@ -150,7 +150,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
     _install_error_handlers(app)
     app.add_middleware(AuthenticationMiddleware)
     app.add_middleware(FhirXmlMiddleware, max_body_bytes=settings.max_body_bytes)
-    install_hardening(app, settings)  # limits, CORS, security headers, statement timeouts
+    install_hardening(app, settings, client_key=rate_limit_key)  # limits, CORS, headers, timeouts
     app.add_middleware(RequestLogMiddleware, is_served=lambda name: name in getattr(
         getattr(app.state, "services", None), "repositories", ()),
         observers=[metrics.observe_request])  # outermost: sees every response

@@ -47,3 +47,16 @@ class AuthenticationMiddleware:
             return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
+
+
+def rate_limit_key(scope: Scope) -> str:
+    """Whom a bulk send is charged to: the token's client (or subject), else the address."""
+    principal = scope.get("state", {}).get("principal")
+    client_id = getattr(principal, "client_id", None)
+    subject = getattr(principal, "subject", None)
+    if client_id:
+        return f"client:{client_id}"
+    if subject:
+        return f"subject:{subject}"
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"

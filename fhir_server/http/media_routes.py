@@ -25,6 +25,8 @@ from fhir_server.media.binaries import BinaryFile, BinaryRepository
 from fhir_server.media.documents import DocumentReferenceRepository
 from fhir_server.media.statistics import document_statistics
 from fhir_server.security import access
+from fhir_server.security.audit import Access
+from fhir_server.security.compartment import patients_of
 from mappings.fhir_dates import format_instant
 from storage.blobs import BlobMissing
 
@@ -238,6 +240,10 @@ async def signed_download(request: Request) -> Response:
     file = await repository.file_version(binary_id, version_id)
     if not await repository.store.exists(file.sha256):
         raise Gone(f"Binary/{binary_id}: the content is no longer kept")
+    await access.auditor_for(request).record(Access(
+        subtype="vread", resource_type="Binary", entities=(f"Binary/{binary_id}",),
+        patients=frozenset(patients_of(file.stored.resource or {}, routes.base_url(request))),
+        detail="bytes fetched through a signed download link"))
     return _stream(request, repository, file, {"Cache-Control": "private, no-store"})
 
 

@@ -70,7 +70,7 @@ def _agents(principal: Principal, address: str | None) -> list[dict[str, Any]]:
                        {"identifier": {"system": principal.issuer, "value": principal.subject}})
         user["altId"] = principal.subject
     else:
-        user["who"] = {"display": "unauthenticated caller (authorisation not configured)"}
+        user["who"] = {"display": "unauthenticated caller"}
     if network:
         user["network"] = network
     agents = [user]

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from storage.audit_tables import audit_events
 from storage.tables import patients
-from tests.factories import FHIR_JSON, patient
+from tests.factories import FHIR_JSON, PDF_BYTES, patient
 from tests.tokens import TokenIssuer
 
 AUDITOR = "user/AuditEvent.rs"
@@ -126,3 +126,22 @@ def test_operations_are_audited(secured_client: TestClient, token_issuer: TokenI
     assert response.status_code == 200
     events = _events(secured_client, token_issuer, "&altid=matcher&action=E")
     assert _subtypes(events) == ["$match"]
+
+
+def test_binary_bytes_and_signed_links_are_audited(secured_client: TestClient,
+                                                  token_issuer: TokenIssuer) -> None:
+    headers = token_issuer.headers("user/Binary.cr", subject="viewer")
+    created = secured_client.post("/fhir/Binary", content=PDF_BYTES, headers=headers | {
+        "Content-Type": "application/pdf", "X-Security-Context": "Patient/owner"})
+    assert created.status_code == 201, created.text
+    binary_id = created.json()["id"]
+    assert secured_client.get(f"/fhir/Binary/{binary_id}", headers=headers).content == PDF_BYTES
+    link = secured_client.get(f"/fhir/Binary/{binary_id}/$download-url", headers=headers).json()
+    url = link["parameter"][0]["valueUrl"]
+    assert secured_client.get(url[url.index("/download/"):]).content == PDF_BYTES
+    events = _events(secured_client, token_issuer, f"&entity=Binary/{binary_id}")
+    assert sorted(_subtypes(events)) == ["create", "read", "read", "vread"]
+    assert all("Patient/owner" in str(event["entity"]) for event in events)
+    by_link = next(event for event in events if event["subtype"][0]["code"] == "vread")
+    assert "signed download link" in by_link["outcomeDesc"]
+    assert _events(secured_client, token_issuer, "&patient=Patient/owner&subtype=vread")

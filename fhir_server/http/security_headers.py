@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 HSTS = b"max-age=63072000; includeSubDomains"
 API_POLICY = b"default-src 'none'; frame-ancestors 'none'"
 CACHEABLE_PATHS = frozenset({"/fhir/metadata", "/fhir/.well-known/smart-configuration",
+                             "/fhir/openapi.json",
                              "/metrics"})
 CACHEABLE_PREFIXES = ("/health", "/console/static/")
 

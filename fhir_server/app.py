@@ -25,6 +25,7 @@ from fhir_server.http.health import health_routes
 from fhir_server.http.media_routes import media_routes
 from fhir_server.http.messaging_routes import messaging_routes
 from fhir_server.http.metrics import ServerMetrics, metrics_routes, watch_pools
+from fhir_server.http.openapi import openapi_routes
 from fhir_server.http.operation_routes import operation_routes
 from fhir_server.http.request_log import RequestLogMiddleware, configure_access_log
 from fhir_server.http.responses import error_response
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
     app.router.routes.extend(media_routes())
     app.router.routes.extend(template_routes())
     app.router.routes.extend(messaging_routes())
+    app.router.routes.extend(openapi_routes())  # before /fhir/{resource_type}
     app.router.routes.extend(fhir_routes())
     app.router.routes.extend(bundle_routes())
     app.router.routes.extend(health_routes())

@@ -5,6 +5,7 @@ operations that are not plain interactions ($match, $merge, $unmerge, ...)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import TypeVar
@@ -70,14 +71,27 @@ def auditor_for(request: Request) -> Auditor:
 
 def repositories_for(request: Request) -> Mapping[str, ResourceRepository]:
     """The served repositories as this request's caller may use them."""
+    state = request.scope.setdefault("state", {})
+    cached = state.get("repositories")
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
     policy = policy_for(request)
     auditor = auditor_for(request)
-    guarded: dict[str, ResourceRepository] = {}
-    for name, repository in services_of(request).repositories.items():
-        wrapper = (GuardedManyRepository if isinstance(repository, CreatesMany)
-                   else GuardedRepository)
-        guarded[name] = wrapper(repository, policy, auditor)
+    guarded: dict[str, ResourceRepository] = {
+        name: _wrapper(repository)(repository, policy, auditor)
+        for name, repository in services_of(request).repositories.items()}
+    state["repositories"] = guarded
     return guarded
+
+
+@functools.cache
+def _wrapper_of(kind: type) -> type[GuardedRepository]:
+    # a runtime Protocol check walks the protocol's attributes: once per class, not per request
+    return GuardedManyRepository if issubclass(kind, CreatesMany) else GuardedRepository
+
+
+def _wrapper(repository: ResourceRepository) -> type[GuardedRepository]:
+    return _wrapper_of(type(repository))
 
 
 def guarded(request: Request, resource_type: str) -> GuardedRepository:

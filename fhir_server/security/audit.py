@@ -1,15 +1,18 @@
 """What one access looks like as an R4 AuditEvent (https://hl7.org/fhir/R4/auditevent.html),
 coded as the spec codes RESTful operations: type ``rest``, subtype the restful-interaction,
 action C/R/U/D/E, outcome 0/4/8, the token's subject and client as agents, the resources
-touched (and the patients they belong to) as entities, and the search query for searches."""
+touched (and the patients they belong to) as entities, and the search query for searches
+(with anything shaped like an SSN blanked out)."""
 
 from __future__ import annotations
 
 import base64
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 from fhir_server.security.tokens import Principal
 from mappings.fhir_dates import format_instant
@@ -50,6 +53,22 @@ class Access:
     @property
     def action(self) -> str:
         return ACTIONS.get(self.subtype, "E")
+
+
+_SSN_LIKE = re.compile(r"(?<![0-9])[0-9]{3}-?[0-9]{2}-?[0-9]{4}(?![0-9])")
+
+
+def redacted(text: str) -> str:
+    """``text`` with anything shaped like an SSN (nine digits, dashed or not) blanked out:
+    searches and error messages may carry one, and the audit trail keeps no SSN in clear."""
+    return _SSN_LIKE.sub("*********", text)
+
+
+def redacted_query(query: str) -> str:
+    """A query string with SSN-shaped values blanked out (decoded first, so ``%2D`` and the
+    like hide nothing)."""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return urlencode([(redacted(key), redacted(value)) for key, value in pairs])
 
 
 def outcome_of(status: int) -> str:
@@ -115,7 +134,7 @@ def audit_event(access: Access, principal: Principal, *, address: str | None,
                              "display": "Application Server"}]},
     }
     if access.detail:
-        event["outcomeDesc"] = access.detail[:500]
+        event["outcomeDesc"] = redacted(access.detail[:500])
     entities = [_entity(reference) for reference in access.entities]
     listed = {reference for reference in access.entities if reference.startswith("Patient/")}
     entities += [_entity(f"Patient/{patient}")
@@ -125,7 +144,7 @@ def audit_event(access: Access, principal: Principal, *, address: str | None,
             "type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
             "role": {"system": OBJECT_ROLE, "code": "24", "display": "Query"},
             "description": f"{access.resource_type} search",
-            "query": base64.b64encode(access.query.encode()).decode("ascii"),
+            "query": base64.b64encode(redacted_query(access.query).encode()).decode("ascii"),
         })
     if entities:
         event["entity"] = entities

@@ -15,7 +15,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -146,10 +145,6 @@ def test_no_ssn_in_clear_in_any_table_or_file(client: TestClient, engine: Engine
     assert _file_leaks(settings.data_dir) == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "AuditEvent.entity.query keeps each search's query string (base64): an SSN searched for "
-    "is stored in clear in audit_events.remainder; fhir_server/security/audit.py should mask "
-    "or encrypt SSN values before recording the query. Remove this mark once it does."))
 def test_no_ssn_in_clear_in_the_audit_trail(client: TestClient, engine: Engine,
                                             settings: Settings) -> None:
     _write_everything(client)

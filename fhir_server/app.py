@@ -20,6 +20,7 @@ from fhir_server.draining import Draining
 from fhir_server.errors import FhirError, InvalidRequest, MethodNotAllowed, NotFound
 from fhir_server.http.authentication import AuthenticationMiddleware, rate_limit_key
 from fhir_server.http.bundle_routes import bundle_routes
+from fhir_server.http.everything_routes import everything_routes
 from fhir_server.http.hardening import install_hardening
 from fhir_server.http.health import health_routes
 from fhir_server.http.media_routes import media_routes
@@ -32,6 +33,7 @@ from fhir_server.http.responses import error_response
 from fhir_server.http.routes import fhir_routes
 from fhir_server.http.smart_routes import smart_routes
 from fhir_server.http.template_routes import template_routes
+from fhir_server.http.validate_routes import validate_routes
 from fhir_server.http.xml_format import FhirXmlMiddleware
 from fhir_server.media.setup import media_repositories
 from fhir_server.messaging.channels.registry import channels_from_settings
@@ -140,6 +142,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
     app.state.draining = Draining(settings.drain_seconds)
     app.router.routes.extend(smart_routes())
     app.router.routes.extend(operation_routes())
+    app.router.routes.extend(validate_routes())
+    app.router.routes.extend(everything_routes())
     app.router.routes.extend(media_routes())
     app.router.routes.extend(template_routes())
     app.router.routes.extend(messaging_routes())

@@ -204,8 +204,13 @@ def openapi_document(routes: Iterable[BaseRoute], capability: dict[str, Any], *,
             continue
         if "{resource_type}" in path:
             interaction = INTERACTIONS.get((path, method))
+            operation = path.rsplit("/", 1)[-1]
             for name, resource in served.items():
-                if interaction in declared[name]:
+                if interaction is None and operation.startswith("$") and operation[1:] in {
+                        item["name"] for item in resource.get("operation", [])}:
+                    add(path.replace("{resource_type}", name), method, interaction=None,
+                        resource_type=name, resource=None)
+                elif interaction in declared[name]:
                     add(path.replace("{resource_type}", name), method,
                         interaction=interaction, resource_type=name, resource=resource)
             continue

@@ -1,0 +1,60 @@
+"""HTTP for ``GET [base]/Patient/{id}/$everything``: a searchset Bundle of one page of the
+patient's compartment, with a next link while more remains."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from fhir_server.errors import Forbidden, operation_outcome
+from fhir_server.http import routes
+from fhir_server.http.negotiation import response_format
+from fhir_server.http.responses import json_response
+from fhir_server.operations.everything import everything, parse_everything
+from fhir_server.security import access
+
+
+async def everything_route(request: Request) -> Response:
+    response_format(request.headers.get("accept"), request.query_params.get("_format"))
+    services = routes.services_of(request)
+    patient_id = routes.checked_id(request.path_params["resource_id"])
+    params = dict(request.query_params)
+    query = parse_everything(params, default_count=services.settings.page_size_default,
+                             max_count=services.settings.page_size_max)
+    repositories = access.repositories_for(request)
+    await repositories["Patient"].read(patient_id)  # 404 unknown, 410 deleted, 403/404 barred
+    base = routes.base_url(request)
+    page = await everything(patient_id, query, repositories=repositories,
+                            registry=services.search_registry, base_url=base)
+    path = f"{base}/Patient/{patient_id}/$everything"
+    kept = [(key, value) for key, value in request.query_params.multi_items()
+            if key != "_page"]
+
+    def link(relation: str, token: str | None) -> dict[str, str]:
+        pairs = kept + ([("_page", token)] if token else [])
+        return {"relation": relation, "url": f"{path}?{urlencode(pairs)}" if pairs else path}
+
+    links = [link("self", params.get("_page"))]
+    if page.next_page:
+        links.append(link("next", page.next_page))
+    entries: list[dict[str, Any]] = [
+        {"fullUrl": f"{base}/{resource['resourceType']}/{resource['id']}", "resource": resource,
+         "search": {"mode": "match"}} for resource in page.resources]
+    if page.left_out:
+        outcome = operation_outcome(Forbidden(
+            "Left out, the access token may not search them: " + ", ".join(page.left_out)))
+        outcome["issue"][0]["severity"] = "warning"
+        entries.append({"resource": outcome, "search": {"mode": "outcome"}})
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "link": links}
+    if entries:
+        bundle["entry"] = entries
+    return json_response(bundle)
+
+
+def everything_routes(prefix: str = "/fhir") -> list[Route]:
+    return [Route(prefix + "/Patient/{resource_id}/$everything", everything_route,
+                  methods=["GET"])]

@@ -1,0 +1,127 @@
+"""``Patient/{id}/$everything`` (https://hl7.org/fhir/R4/patient-operation-everything.html): the
+patient's compartment across the served types, one type after another (the Patient and those it
+links first, then DocumentReference, Communication, CommunicationRequest, Binary), paged.
+
+Each type is an ordinary search with the compartment clause added, so the caller's scopes apply
+to each (a type the caller may not search is left out and named in an OperationOutcome entry)
+and paging is the search's own keyset paging: the page token holds which type the page stopped
+in and that type's token, so pages stay stable while others write."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from fhir_server.errors import Forbidden, InvalidRequest
+from fhir_server.interactions.repository import ResourceRepository
+from fhir_server.search.query import parse_search
+from fhir_server.security.compartment import compartment_clause
+from mappings.fhir_dates import DateValueError, date_range
+from mappings.search_backing import SearchParameter
+
+TYPES = ("Patient", "DocumentReference", "Communication", "CommunicationRequest", "Binary")
+PARAMETERS = frozenset({"_since", "_type", "_count", "_page", "_format", "start", "end"})
+
+
+@dataclass(frozen=True)
+class EverythingQuery:
+    types: tuple[str, ...]
+    since: str | None
+    count: int
+    page: tuple[int, str | None] = (0, None)
+
+
+@dataclass
+class EverythingPage:
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    next_page: str | None = None
+    left_out: list[str] = field(default_factory=list)
+
+
+def encode_page(index: int, token: str | None) -> str:
+    raw = orjson.dumps([index, token])
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def _decode_page(text: str, limit: int) -> tuple[int, str | None]:
+    try:
+        index, token = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+    except (ValueError, TypeError, binascii.Error):
+        raise InvalidRequest("_page is not a page token this server gave out") from None
+    if not isinstance(index, int) or not 0 <= index < limit or not (
+            token is None or isinstance(token, str)):
+        raise InvalidRequest("_page is not a page token this server gave out")
+    return index, token
+
+
+def parse_everything(params: Mapping[str, str], *, default_count: int,
+                     max_count: int) -> EverythingQuery:
+    """The operation's inputs; 400 naming an unknown parameter or a bad value."""
+    unknown = sorted(set(params) - PARAMETERS)
+    if unknown:
+        raise InvalidRequest(f"$everything has no parameter '{unknown[0][:40]}' "
+                             "(_since, _type, _count)")
+    if "start" in params or "end" in params:
+        raise InvalidRequest("$everything start and end (care dates) are not supported: the "
+                             "served types carry no clinical dates; use _since")
+    types: tuple[str, ...] = TYPES
+    if params.get("_type"):
+        wanted = tuple(dict.fromkeys(part.strip() for part in params["_type"].split(",")))
+        wrong = [kind for kind in wanted if kind not in TYPES]
+        if wrong:
+            raise InvalidRequest(f"_type '{wrong[0][:64]}' is not in the Patient compartment "
+                                 f"here ({', '.join(TYPES)})")
+        types = tuple(kind for kind in TYPES if kind in wanted)
+    count = default_count
+    if "_count" in params:
+        text = params["_count"]
+        if not text.isdigit() or int(text) < 1:
+            raise InvalidRequest("_count must be a positive integer")
+        count = min(int(text), max_count)
+    since = params.get("_since") or None
+    if since is not None:
+        try:
+            date_range(since)
+        except DateValueError:
+            raise InvalidRequest(f"_since '{since[:40]}' is not a FHIR instant") from None
+    page = _decode_page(params["_page"], len(types)) if params.get("_page") else (0, None)
+    return EverythingQuery(types, since, count, page)
+
+
+async def everything(patient_id: str, query: EverythingQuery, *,
+                     repositories: Mapping[str, ResourceRepository],
+                     registry: dict[str, dict[str, SearchParameter]],
+                     base_url: str) -> EverythingPage:
+    """One page of the compartment of Patient ``patient_id``."""
+    page = EverythingPage()
+    start, token = query.page
+    for index in range(start, len(query.types)):
+        kind = query.types[index]
+        remaining = query.count - len(page.resources)
+        if remaining == 0:
+            page.next_page = encode_page(index, None)
+            break
+        pairs = [("_count", str(remaining))]
+        if query.since:
+            pairs.append(("_lastUpdated", f"gt{query.since}"))
+        if token is not None and index == start:
+            pairs.append(("_page", token))
+        request = parse_search(pairs, registry, resource_type=kind, strict=True,
+                               default_count=remaining, max_count=remaining,
+                               base_url=base_url)
+        request.clauses.append(compartment_clause(kind, patient_id))
+        try:
+            found = await repositories[kind].search(request)
+        except Forbidden:
+            page.left_out.append(kind)
+            continue
+        page.resources += found.resources
+        if found.next_token:
+            page.next_page = encode_page(index, found.next_token)
+            break
+    return page

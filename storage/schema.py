@@ -7,6 +7,7 @@ from storage import (
                  audit_tables,
                  console_tables,
                  coverage_tables,
+                 export_tables,
                  media_tables,
                  messaging_tables,
                  tables,
@@ -14,6 +15,6 @@ from storage import (
 from storage.tables import metadata
 
 TABLE_MODULES = (tables, media_tables, messaging_tables, audit_tables, console_tables,
-                 coverage_tables)
+                 coverage_tables, export_tables)
 
 __all__ = ["TABLE_MODULES", "metadata"]

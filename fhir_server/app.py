@@ -35,6 +35,7 @@ from fhir_server.http.smart_routes import smart_routes
 from fhir_server.http.template_routes import template_routes
 from fhir_server.http.validate_routes import validate_routes
 from fhir_server.http.xml_format import FhirXmlMiddleware
+from fhir_server.insurance import coverage_repository
 from fhir_server.media.setup import media_repositories
 from fhir_server.messaging.channels.registry import channels_from_settings
 from fhir_server.messaging.setup import build_dispatcher, messaging_repositories, request_check
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
                     engine, catalog, context, patients.merged_into,
                     check=request_check(settings, templates, patients.resources),
                     wake=dispatcher.wake.set),
+                "Coverage": coverage_repository(engine, catalog, context, patients.merged_into),
                 "Provenance": ProvenanceRepository(engine),
                 "AuditEvent": AuditEventRepository(engine, catalog, cipher=context.cipher,
                                                    phone_region=settings.phone_default_region)},

@@ -135,3 +135,26 @@ def communication(**overrides: Any) -> dict[str, Any]:
     }
     resource.update(overrides)
     return {key: value for key, value in resource.items() if value is not None}
+
+
+def coverage(**overrides: Any) -> dict[str, Any]:
+    """Patient/p-1's primary insurance (an override of None drops the element)."""
+    resource: dict[str, Any] = {
+        "resourceType": "Coverage",
+        "identifier": [{"system": "urn:prm:insurance-policy", "value": "POL-1001"}],
+        "status": "active",
+        "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                             "code": "HIP", "display": "health insurance plan policy"}]},
+        "subscriberId": "SUB-77",
+        "beneficiary": {"reference": "Patient/p-1"},
+        "relationship": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/subscriber-relationship",
+            "code": "self"}]},
+        "payor": [{"display": "Blue Cross Blue Shield"}],
+        "class": [{"type": {"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/coverage-class", "code": "group"}]},
+            "value": "GRP-42", "name": "Acme Corp staff"}],
+        "order": 1,
+    }
+    resource.update(overrides)
+    return {key: value for key, value in resource.items() if value is not None}

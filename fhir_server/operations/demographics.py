@@ -5,12 +5,15 @@ columns) and preferred language. Optional ``_lastUpdated`` filters (``ge``, ``gt
 ``lt``, ``eq`` prefixes, repeatable) narrow the population to patients last changed in a window.
 
 Active: not deleted, not merged into another patient, and neither ``active: false`` nor deceased
-(the PRM ``status`` column). The PRM holds no insurance yet, so no insurance figures exist.
+(the PRM ``status`` column). Insurance: how many of them hold at least one live, active Coverage
+(the PRM's ``patient_insurances``) and how many do not, and per Coverage.type code how many
+hold one of that type (a second grouped query, over the insurance rows joined to the same
+patients).
 
 Answered as a Parameters resource: ``total``, ``date`` (the day ages are computed for), then one
 repeated parameter per distribution (``ageBand``, ``gender``, ``race``, ``ethnicity``,
-``language``) with parts ``value`` and ``count``; an entry without ``value`` counts the
-patients with nothing recorded."""
+``language``, ``insurance`` with values ``with`` / ``without``, ``insuranceType``) with parts
+``value`` and ``count``; an entry without ``value`` counts the patients with nothing recorded."""
 
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fhir_server.errors import InvalidRequest
 from mappings.fhir_dates import DateValueError, date_range
+from storage.coverage_tables import patient_insurances
 from storage.tables import patients
 from terminology import systems
 
@@ -88,12 +92,20 @@ async def demographics(engine: AsyncEngine, *, today: date,
     c = patients.c
     band = _age_band(today).label("band")
     keys = (band, c.gender, c.race_code, c.ethnicity_code, c.preferred_language)
-    statement = (select(*keys, func.count())
-                 .where(c.deleted_at.is_(None), c.merged_into_id.is_(None), c.status == "active",
-                        *last_updated_filters(last_updated))
-                 .group_by(*keys))
+    active = (c.deleted_at.is_(None), c.merged_into_id.is_(None), c.status == "active",
+              *last_updated_filters(last_updated))
+    statement = select(*keys, func.count()).where(*active).group_by(*keys)
+    insurance = patient_insurances.c
+    covered = (select(insurance.type_code, func.count(func.distinct(insurance.patient_id)))
+               .join(patients, c.id == insurance.patient_id)
+               .where(insurance.deleted_at.is_(None), insurance.status == "active", *active)
+               .group_by(insurance.type_code))
+    insured = (select(func.count(func.distinct(insurance.patient_id)))
+               .join(patients, c.id == insurance.patient_id)
+               .where(insurance.deleted_at.is_(None), insurance.status == "active", *active))
     counts: dict[str, Counter[str | None]] = {name: Counter() for name in
-                                              ("band", "gender", "race", "ethnicity", "language")}
+                                              ("band", "gender", "race", "ethnicity", "language",
+                                               "insurance", "insuranceType")}
     total = 0
     async with engine.connect() as connection, connection.begin():
         if connection.dialect.name == "postgresql":
@@ -104,8 +116,12 @@ async def demographics(engine: AsyncEngine, *, today: date,
         for row in await connection.execute(statement):
             *values, count = row
             total += count
-            for name, value in zip(counts, values, strict=True):
+            for name, value in zip(list(counts)[:5], values, strict=True):
                 counts[name][value] += count
+        for type_code, count in await connection.execute(covered):
+            counts["insuranceType"][type_code] += count
+        with_insurance = (await connection.execute(insured)).scalar_one()
+    counts["insurance"].update({"with": with_insurance, "without": total - with_insurance})
     return _parameters(total, today, counts)
 
 
@@ -125,6 +141,11 @@ def _parameters(total: int, today: date, counts: dict[str, Counter[str | None]]
     parameters += _entries("language", counts["language"], sorted(
         value for value in counts["language"] if value is not None),
         lambda value: {"valueCoding": {"system": systems.BCP_47, "code": value}})
+    parameters += _entries("insurance", counts["insurance"], ("with", "without"),
+                           lambda value: {"valueCode": value})
+    parameters += _entries("insuranceType", counts["insuranceType"], sorted(
+        value for value in counts["insuranceType"] if value is not None),
+        lambda value: {"valueCode": value})
     return {"resourceType": "Parameters", "parameter": parameters}
 
 

@@ -1,6 +1,7 @@
 """``Patient/{id}/$everything`` (https://hl7.org/fhir/R4/patient-operation-everything.html): the
 patient's compartment across the served types, one type after another (the Patient and those it
-links first, then DocumentReference, Communication, CommunicationRequest, Binary), paged.
+links first, then Coverage, DocumentReference, Communication, CommunicationRequest, Binary),
+paged.
 
 Each type is an ordinary search with the compartment clause added, so the caller's scopes apply
 to each (a type the caller may not search is left out and named in an OperationOutcome entry)
@@ -24,7 +25,8 @@ from fhir_server.security.compartment import compartment_clause
 from mappings.fhir_dates import DateValueError, date_range
 from mappings.search_backing import SearchParameter
 
-TYPES = ("Patient", "DocumentReference", "Communication", "CommunicationRequest", "Binary")
+TYPES = ("Patient", "Coverage", "DocumentReference", "Communication", "CommunicationRequest",
+         "Binary")
 PARAMETERS = frozenset({"_since", "_type", "_count", "_page", "_format", "start", "end"})
 
 

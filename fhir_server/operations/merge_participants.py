@@ -18,10 +18,13 @@ from mappings.binary import SEARCH_ONLY as BINARY_SEARCH_ONLY
 from mappings.binary import BinaryContent, BinaryMapping
 from mappings.communication import COMMUNICATION, COMMUNICATION_REQUEST
 from mappings.communication_search import SEARCH_ONLY as MESSAGING_SEARCH_ONLY
+from mappings.coverage import SEARCH_ONLY as COVERAGE_SEARCH_ONLY
+from mappings.coverage import CoverageMapping
 from mappings.document_reference import DocumentReferenceMapping
 from mappings.document_reference_search import SEARCH_ONLY as DOCUMENT_SEARCH_ONLY
 from mappings.patient import MappingContext, PatientRuleError
 from mappings.patient_search import SEARCH_ONLY as PATIENT_SEARCH_ONLY
+from storage.coverage_tables import PATIENT_INSURANCE_CHILD_TABLES, patient_insurances
 from storage.media_tables import (
     BINARY_CHILD_TABLES,
     MEDIA_ASSET_CHILD_TABLES,
@@ -107,6 +110,8 @@ def participants(context: MappingContext) -> dict[str, Participant]:
                                    version_id=version, last_updated=moment, facts=None)
         return to_rows
 
+    coverage = CoverageMapping()
+    coverage_tables = TableSet(patient_insurances, PATIENT_INSURANCE_CHILD_TABLES)
     request_tables = TableSet(notification_requests, NOTIFICATION_REQUEST_CHILD_TABLES)
     message_tables = TableSet(outbound_notifications, OUTBOUND_NOTIFICATION_CHILD_TABLES)
     document_tables = TableSet(media_assets, MEDIA_ASSET_CHILD_TABLES)
@@ -126,6 +131,9 @@ def participants(context: MappingContext) -> dict[str, Participant]:
         "DocumentReference": Participant(
             "DocumentReference", document_tables, documents.to_resource, document_rows,
             DOCUMENT_SEARCH_ONLY, _by_reference_rows(document_tables)),
+        "Coverage": Participant(
+            "Coverage", coverage_tables, coverage.to_resource, messaging_rows(coverage),
+            COVERAGE_SEARCH_ONLY, _by_reference_rows(coverage_tables)),
         "Binary": Participant(
             "Binary", TableSet(binaries, BINARY_CHILD_TABLES), binary_mapping.to_resource,
             binary_rows, BINARY_SEARCH_ONLY, _binary_referrers),

@@ -19,6 +19,8 @@ MEMBERSHIP: dict[str, PatientCompartment] = {
     "CommunicationRequest": PatientCompartment(
         params=("subject", "sender", "recipient", "requester")),
     "Binary": PatientCompartment(column="security_context"),
+    "Coverage": PatientCompartment(params=("policy-holder", "subscriber", "beneficiary",
+                                           "payor")),
 }
 """Per type, the search parameters (and columns) that place a resource in a compartment."""
 
@@ -28,6 +30,7 @@ _ELEMENTS: dict[str, tuple[str, ...]] = {
     "Communication": ("subject", "sender", "recipient"),
     "CommunicationRequest": ("subject", "sender", "recipient", "requester"),
     "Binary": ("securityContext",),
+    "Coverage": ("policyHolder", "subscriber", "beneficiary", "payor"),
 }
 """The same, as the elements holding the References."""
 

@@ -10,7 +10,8 @@ from fhir_server.settings import Settings
 
 OAUTH_URIS = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
 SECURITY_SERVICE = "http://terminology.hl7.org/CodeSystem/restful-security-service"
-TYPES = ("Patient", "DocumentReference", "Binary", "Communication", "CommunicationRequest")
+TYPES = ("Patient", "DocumentReference", "Binary", "Communication", "CommunicationRequest",
+         "Coverage")
 
 
 def scopes_supported() -> list[str]:

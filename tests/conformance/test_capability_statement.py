@@ -17,6 +17,7 @@ from tests.factories import (
     binary,
     communication,
     communication_request,
+    coverage,
     document_reference,
     issue_codes,
     patient,
@@ -28,6 +29,8 @@ SAMPLES: dict[str, Callable[[], dict[str, Any]]] = {
     "Communication": communication,
     # a draft: an active send order needs a live recipient with a phone, which the walk lacks
     "CommunicationRequest": lambda: communication_request(status="draft"),
+    # no order: the walk creates several, and a patient holds one Coverage per slot
+    "Coverage": lambda: coverage(order=None),
     "Provenance": lambda: {"resourceType": "Provenance", "recorded": "2024-01-01T00:00:00Z",
                            "target": [{"reference": "Patient/x"}],
                            "agent": [{"who": {"display": "x"}}]},
@@ -42,6 +45,7 @@ SAMPLE_CRITERIA: dict[str, str] = {
     "DocumentReference": "identifier=urn:example:documents|doc-1",
     "Communication": "identifier=urn:example:messages|msg-1",
     "CommunicationRequest": "identifier=urn:example:requests|req-1",
+    "Coverage": "identifier=urn:prm:insurance-policy|POL-1001",
 }
 # A JSON Patch per type that changes the sample (types declaring patch).
 PATCHES: dict[str, bytes] = {
@@ -49,6 +53,7 @@ PATCHES: dict[str, bytes] = {
     "DocumentReference": b'[{"op": "replace", "path": "/description", "value": "Changed"}]',
     "Communication": b'[{"op": "replace", "path": "/status", "value": "in-progress"}]',
     "CommunicationRequest": b'[{"op": "replace", "path": "/status", "value": "on-hold"}]',
+    "Coverage": b'[{"op": "replace", "path": "/status", "value": "cancelled"}]',
 }
 
 # Every route of fhir_server/http/routes.py -> the capability code it serves
@@ -93,6 +98,10 @@ SEARCH_VALUES: dict[str, dict[str, str]] = {
                       "based-on": "CommunicationRequest/req-1", "sender": "Organization/clinic"},
     "Provenance": {},
     "AuditEvent": {},
+    "Coverage": {"status": "active", "beneficiary": "Patient/p-1", "patient": "p-1",
+                 "identifier": "urn:prm:insurance-policy|POL-1001", "payor-name": "blue",
+                 "type": "HIP", "class-type": "group", "class-value": "GRP-42",
+                 "_lastUpdated": "ge2000-01-01"},
     "CommunicationRequest": {"status": "draft", "priority": "routine", "patient": "p-1",
                              "occurrence": "2024-05-02", "authored": "2024-05",
                              "medium": "sms", "identifier": "urn:example:requests|req-1",

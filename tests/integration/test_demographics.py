@@ -15,8 +15,9 @@ from fhir_server.operations.demographics import _years_before
 from storage.stored import now
 from storage.tables import patients
 from terminology import systems
-from tests.factories import FHIR_JSON, issue_codes, patient
+from tests.factories import FHIR_JSON, coverage, issue_codes, patient
 
+ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 URL = "/fhir/Patient/$demographics"
 
 
@@ -129,10 +130,30 @@ def test_race_answers_us_core_codings(client: TestClient, population: dict[str, 
             "display": "Unknown"} in codings
 
 
-def test_no_insurance_figures_while_the_prm_has_none(client: TestClient,
-                                                     population: dict[str, str]) -> None:
-    names = {parameter["name"] for parameter in client.get(URL).json()["parameter"]}
-    assert names == {"total", "date", "ageBand", "gender", "race", "ethnicity", "language"}
+def test_insurance_with_without_and_by_type(client: TestClient,
+                                           population: dict[str, str]) -> None:
+    def insure(who: str, order: int, code: str, status: str = "active") -> None:
+        resource = coverage(beneficiary={"reference": f"Patient/{population[who]}"},
+                            order=order, status=status, identifier=None,
+                            type={"coding": [{"system": ACT_CODE, "code": code}]})
+        assert client.post("/fhir/Coverage", json=resource,
+                           headers=FHIR_JSON).status_code == 201
+
+    insure("child", 1, "HIP")
+    insure("child", 2, "DENTPRG")
+    insure("40", 1, "HIP")
+    insure("60", 1, "MCPOL", status="cancelled")  # not in force: uninsured
+    insure("inactive", 1, "HIP")  # not an active patient: not counted
+    body = client.get(URL).json()
+    assert _counts(body, "insurance") == {"with": 2, "without": 5}
+    assert _counts(body, "insuranceType") == {"DENTPRG": 1, "HIP": 2}
+
+
+def test_no_insurance_recorded_counts_everyone_without(client: TestClient,
+                                                       population: dict[str, str]) -> None:
+    body = client.get(URL).json()
+    assert _counts(body, "insurance") == {"with": 0, "without": 7}
+    assert _counts(body, "insuranceType") == {}
 
 
 def test_last_updated_window_narrows_the_population(client: TestClient, engine: Engine,

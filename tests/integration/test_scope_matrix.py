@@ -15,6 +15,7 @@ from tests.factories import (
     binary,
     communication,
     communication_request,
+    coverage,
     document_reference,
     patient,
 )
@@ -23,6 +24,7 @@ from tests.tokens import TokenIssuer
 FACTORIES: dict[str, Callable[[], dict[str, Any]]] = {
     "Patient": patient, "DocumentReference": document_reference, "Binary": binary,
     "Communication": communication, "CommunicationRequest": communication_request,
+    "Coverage": lambda: coverage(order=None),  # unordered: several may coexist
 }
 INTERACTIONS = ["create", "read", "vread", "search", "history-type", "history-instance",
                 "update", "delete"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -29,6 +29,7 @@ __all__ = ["base_url", "checked_id", "create_route", "fhir_routes", "services_of
            "update_route"]
 
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded"})
+_FORMAT_PARAMETERS = frozenset({"_format", "_pretty"})
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 _VERSION = re.compile(r"[0-9]{1,12}")
 
@@ -85,9 +86,23 @@ async def create_route(request: Request, *, body_limit: int | None = None) -> Re
     resource_type = request.path_params["resource_type"]
     repository = _repository(request, resource_type)
     resource = await _resource_body(request, resource_type, body_limit)
-    result = await create.create(repository, resource,
-                                 if_none_exist=request.headers.get("if-none-exist"))
+    result = await create.create(repository, resource, if_none_exist=_create_criteria(request))
     return _render(request, result)
+
+
+def _create_criteria(request: Request) -> str | None:
+    """If-None-Exist, or search parameters in the URL (``POST Patient?identifier=x|1``, how
+    fhirpy's ``get_or_create`` asks): the same conditional create, never silently ignored."""
+    header = request.headers.get("if-none-exist")
+    pairs = [(name, value)
+             for name, value in parse_qsl(request.url.query, keep_blank_values=True)
+             if name not in _FORMAT_PARAMETERS]
+    if not pairs:
+        return header
+    if header is not None:
+        raise InvalidRequest("Conditional create criteria are given both in If-None-Exist and "
+                             "in the URL; send them once")
+    return urlencode(pairs)
 
 
 async def search_route(request: Request) -> Response:

@@ -275,6 +275,30 @@ def test_conditional_create_with_unsupported_parameter_is_400(client: TestClient
     assert "foo" in response.json()["issue"][0]["diagnostics"]
 
 
+def test_conditional_create_with_criteria_in_the_url_returns_existing_match(
+        client: TestClient) -> None:
+    """fhirpy's get_or_create sends the criteria as the URL's query, not If-None-Exist."""
+    created = _create(client)
+    response = client.post("/fhir/Patient?identifier=http%3A%2F%2Fhospital.example.org%2Fids"
+                           "%7CA-1001&_format=json", json=patient(), headers=FHIR_JSON)
+    assert response.status_code == 200
+    assert response.json()["id"] == created["id"]
+    assert client.get("/fhir/Patient/_history").json()["total"] == 1
+
+
+def test_conditional_create_with_unsupported_url_parameter_is_400(client: TestClient) -> None:
+    response = client.post("/fhir/Patient?foo=bar", json=patient(), headers=FHIR_JSON)
+    assert response.status_code == 400
+    assert client.get("/fhir/Patient/_history").json()["total"] == 0
+
+
+def test_conditional_create_with_criteria_in_url_and_header_is_400(client: TestClient) -> None:
+    response = client.post("/fhir/Patient?identifier=A-1001", json=patient(),
+                           headers=FHIR_JSON | {"If-None-Exist": "identifier=A-1001"})
+    assert response.status_code == 400
+    assert issue_codes(response.json()) == ["invalid"]
+
+
 def test_health_endpoints(client: TestClient) -> None:
     assert client.get("/health").json() == {"status": "ok"}
     assert client.get("/health/ready").status_code == 200

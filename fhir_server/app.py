@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -25,7 +26,8 @@ from fhir_server.http.hardening import install_hardening
 from fhir_server.http.health import health_routes
 from fhir_server.http.media_routes import media_routes
 from fhir_server.http.messaging_routes import messaging_routes
-from fhir_server.http.metrics import ServerMetrics, metrics_routes, watch_pools
+from fhir_server.http.metrics import ServerMetrics, metrics_routes, scrape, watch_pools
+from fhir_server.http.metrics_port import serve_metrics
 from fhir_server.http.openapi import openapi_routes
 from fhir_server.http.operation_routes import operation_routes
 from fhir_server.http.request_log import RequestLogMiddleware, configure_access_log
@@ -116,6 +118,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             verifier=token_verifier(settings),
             audit_trail=audit_trail,
         )
+        metrics_server = (await serve_metrics(
+            scrape(metrics, engine), host=settings.metrics_host, port=settings.metrics_port,
+            content_type=CONTENT_TYPE_PLAIN_0_0_4) if settings.metrics_port else None)
         undo_drain = app.state.draining.install()
         stop_dispatch = asyncio.Event()
         dispatch = (asyncio.create_task(dispatcher.run_forever(stop_dispatch))
@@ -127,6 +132,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             stop_dispatch.set()
             if dispatch is not None:
                 await dispatch
+            if metrics_server is not None:
+                metrics_server.close()
+                await metrics_server.wait_closed()
             if audit_trail is not None:
                 await audit_trail.close()
             await blob_store.close()

@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     auth_token_url: str | None = None
     allow_unauthenticated: bool = False
     audit: bool = True
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
     twilio_account_sid: str | None = Field(default=None, validation_alias="TWILIO_ACCOUNT_SID")
     twilio_auth_token: str | None = Field(default=None, validation_alias="TWILIO_AUTH_TOKEN")
     twilio_from_number: str | None = Field(default=None, validation_alias="TWILIO_FROM_NUMBER")

@@ -16,7 +16,7 @@ client chose except the HTTP method (bounded to the standard ones).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from fhir_server.errors import NotFound
 from fhir_server.http.request_log import RequestRecord
 from storage.operations_stats import OperationsSnapshot, operations_snapshot
 from storage.stored import now
@@ -187,9 +188,22 @@ def psycopg_pool_reader(pool: Any) -> PoolReader:
 
 
 async def metrics_endpoint(request: Request) -> Response:
+    services = request.app.state.services
+    if services.settings.metrics_port:
+        raise NotFound("Metrics are served on their own port (FHIR_METRICS_PORT), not here")
     metrics: ServerMetrics = request.app.state.metrics
-    await metrics.refresh(request.app.state.services.engine, now=now())
+    await metrics.refresh(services.engine, now=now())
     return Response(metrics.exposition(), media_type=CONTENT_TYPE_PLAIN_0_0_4)
+
+
+def scrape(metrics: ServerMetrics, engine: AsyncEngine) -> Callable[[], Awaitable[bytes]]:
+    """The exposition the separate metrics port answers with."""
+
+    async def exposition() -> bytes:
+        await metrics.refresh(engine, now=now())
+        return metrics.exposition()
+
+    return exposition
 
 
 def metrics_routes() -> list[Route]:

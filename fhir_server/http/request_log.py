@@ -4,9 +4,10 @@ ASGI layer (no per-request objects beyond a dict and a closure).
 A line holds ``time``, ``request_id`` (the client's ``X-Request-Id`` when it is a sane token,
 else a new one; always echoed in the response's ``X-Request-Id``), ``method``, ``route`` (the
 matched route template such as ``/fhir/Patient/{resource_id}``, with ``{resource_type}``
-filled in only for a served type; never the URL: no ids, no search values), ``status``, ``duration_ms`` and ``client_id`` (the ``X-Client-Id`` header when
-it is a sane token, else null; no bearer token is read yet). Nothing from bodies, queries or
-other headers is logged, so no line can carry PHI.
+filled in only for a served type; never the URL: no ids, no search values), ``status``,
+``duration_ms`` and ``client_id`` (the verified token's ``client_id`` when authorisation is
+on, else the ``X-Client-Id`` header, when it is a sane token; else null). Nothing from bodies,
+queries or other headers is logged, so no line can carry PHI.
 
 Observers (the metrics) receive the same :class:`RequestRecord` for every request."""
 
@@ -95,11 +96,13 @@ class RequestLogMiddleware:
                 resource_type = None  # whatever a client typed there stays out of the logs
             elif resource_type is not None and route is not None:
                 route = route.replace("{resource_type}", resource_type)
+            verified = getattr(scope.get("state", {}).get("principal"), "client_id", None)
             record = RequestRecord(
                 request_id=request_id.decode(), method=scope["method"],
                 route=route, resource_type=resource_type,
                 status=status, duration=time.perf_counter() - started,
-                client_id=client_id.decode() if client_id else None)
+                client_id=(verified if isinstance(verified, str) and _TOKEN.fullmatch(
+                    verified.encode()) else client_id.decode() if client_id else None))
             if access_logger.isEnabledFor(logging.INFO):
                 # makeRecord + handle: logger.info would walk the stack for a caller we never show
                 access_logger.handle(access_logger.makeRecord(

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from fhir_server.http.request_log import ACCESS_LOGGER, access_logger, configure_access_log
 from tests.factories import FHIR_JSON, patient
+from tests.tokens import TokenIssuer
 
 FIELDS = {"time", "request_id", "method", "route", "status", "duration_ms", "client_id"}
 NAME, PHONE = "Quixotic", "(617) 555-0199"
@@ -165,3 +166,11 @@ def test_unexpected_error_logs_500(client: TestClient, lines: Lines,
     [line] = lines.parsed()
     assert (line["route"], line["status"]) == ("/fhir/Patient/{resource_id}", 500)
     assert NAME not in lines.text()
+
+
+def test_verified_token_client_wins_over_the_header(secured_client: TestClient,
+                                                    token_issuer: TokenIssuer,
+                                                    lines: Lines) -> None:
+    headers = token_issuer.headers("user/Patient.rs", client_id="front-desk")
+    secured_client.get("/fhir/Patient", headers=headers | {"X-Client-Id": "pretender"})
+    assert lines.parsed()[-1]["client_id"] == "front-desk"

@@ -36,9 +36,16 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "Patient/$demographics": ("Patient", "s"),
     "Communication/$stats": ("Communication", "s"),
     "DocumentReference/$stats": ("DocumentReference", "s"),
+    "$export": ("*", "s"),
+    "Patient/$export": ("*", "s"),
+    "$export-poll-status": ("*", "s"),
+    "$export-file": ("*", "s"),
+    "$export-cancel": ("*", "s"),
 }
 """Each operation's (resource type, permission). $match and $merge have their own scopes
-(``user/Patient.$match``, ``user/Patient.$merge``); statistics need search on the type."""
+(``user/Patient.$match``, ``user/Patient.$merge``); statistics need search on the type. ``*``:
+the permission on each of the types the operation reaches (a Bulk Data export, its status,
+files and cancellation: search on every type exported)."""
 
 
 def principal_of(request: Request) -> Principal:
@@ -102,22 +109,28 @@ def guarded(request: Request, resource_type: str) -> GuardedRepository:
 
 
 def authorize_operation(request: Request, operation: str,
-                        patient_ids: Sequence[str] = ()) -> None:
-    """Raise Forbidden unless the caller may run ``operation`` (``Patient/$merge``, ...); the
-    operations here act across patients, so a patient/ scope never suffices."""
+                        patient_ids: Sequence[str] = (), *, types: Sequence[str] = ()) -> None:
+    """Raise Forbidden unless the caller may run ``operation`` (``Patient/$merge``, ...) (on
+    each of ``types`` for the ``*`` operations); the operations here act across patients, so
+    a patient/ scope never suffices."""
     resource_type, permission = OPERATIONS[operation]
-    policy_for(request).require(resource_type, permission, whole=True)
+    reached = tuple(types) if resource_type == "*" else (resource_type,)
+    if not reached:
+        raise ValueError(f"{operation} needs the types it reaches")
+    policy = policy_for(request)
+    for kind in reached:
+        policy.require(kind, permission, whole=True)
 
 
 async def audit_operation(request: Request, operation: str, *, entities: Sequence[str],
                           succeeded: bool, detail: str | None = None) -> None:
     """Record that ``operation`` ran on ``entities`` (``Type/id`` references)."""
-    resource_type, _, name = operation.partition("/")
+    resource_type, _, name = operation.rpartition("/")
     patients = frozenset(entity.split("/", 1)[1] for entity in entities
                          if entity.startswith("Patient/"))
     await auditor_for(request).record(Access(
-        subtype=name, resource_type=resource_type, entities=tuple(entities), patients=patients,
-        outcome=SUCCESS if succeeded else outcome_of(400), detail=detail))
+        subtype=name, resource_type=resource_type or None, entities=tuple(entities),
+        patients=patients, outcome=SUCCESS if succeeded else outcome_of(400), detail=detail))
 
 
 async def run_operation(request: Request, operation: str, work: Callable[[], Awaitable[T]], *,

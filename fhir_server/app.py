@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from fhir_server.bulk_export.service import build_exports
 from fhir_server.capability import load_capability_statement
 from fhir_server.console.routes import console_routes
 from fhir_server.draining import Draining
@@ -22,6 +23,7 @@ from fhir_server.errors import FhirError, InvalidRequest, MethodNotAllowed, NotF
 from fhir_server.http.authentication import AuthenticationMiddleware, rate_limit_key
 from fhir_server.http.bundle_routes import bundle_routes
 from fhir_server.http.everything_routes import everything_routes
+from fhir_server.http.export_routes import export_routes
 from fhir_server.http.hardening import install_hardening
 from fhir_server.http.health import health_routes
 from fhir_server.http.media_routes import media_routes
@@ -121,6 +123,12 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         metrics_server = (await serve_metrics(
             scrape(metrics, engine), host=settings.metrics_host, port=settings.metrics_port,
             content_type=CONTENT_TYPE_PLAIN_0_0_4) if settings.metrics_port else None)
+        services = app.state.services
+        services.exports = build_exports(settings, engine=engine, catalog=catalog,
+                                         repositories=services.repositories, store=blob_store,
+                                         fernet=context.cipher.fernet)
+        stop_exports = asyncio.Event()
+        exporting = asyncio.create_task(services.exports.runner.run_forever(stop_exports))
         undo_drain = app.state.draining.install()
         stop_dispatch = asyncio.Event()
         dispatch = (asyncio.create_task(dispatcher.run_forever(stop_dispatch))
@@ -132,6 +140,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             stop_dispatch.set()
             if dispatch is not None:
                 await dispatch
+            stop_exports.set()
+            await exporting
             if metrics_server is not None:
                 metrics_server.close()
                 await metrics_server.wait_closed()
@@ -154,6 +164,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
     app.router.routes.extend(operation_routes())
     app.router.routes.extend(validate_routes())
     app.router.routes.extend(everything_routes())
+    app.router.routes.extend(export_routes())  # before /fhir/{resource_type}
     app.router.routes.extend(media_routes())
     app.router.routes.extend(template_routes())
     app.router.routes.extend(messaging_routes())

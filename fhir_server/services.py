@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -17,6 +17,9 @@ from mappings.search_backing import SearchParameter
 from storage.audit_store import AuditTrail
 from storage.patient_repository import PatientRepository
 from storage.template_store import TemplateStore
+
+if TYPE_CHECKING:
+    from fhir_server.bulk_export.service import BulkExports
 
 
 @dataclass
@@ -37,6 +40,8 @@ class Services:
     """Checks Bearer tokens; None when no authorisation is configured (FHIR_AUTH_*)."""
     audit_trail: AuditTrail | None = None
     """Where AuditEvents go; None when FHIR_AUDIT is off."""
+    exports: BulkExports | None = None
+    """Bulk Data export jobs (``$export``), set once the repositories exist."""
 
     def __post_init__(self) -> None:
         self.repositories.setdefault("Patient", self.patients)

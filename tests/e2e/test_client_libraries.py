@@ -14,7 +14,7 @@ import base64
 import fcntl
 import hashlib
 import json
-import random
+import secrets
 import shutil
 import string
 import subprocess
@@ -40,7 +40,9 @@ from fhirclient.models.patient import Patient  # type: ignore[import-untyped]
 from fhirclient.models.provenance import Provenance  # type: ignore[import-untyped]
 from fhirpy import AsyncFHIRClient
 from fhirpy.base.exceptions import ResourceNotFound
+from sqlalchemy.engine import Engine
 
+from tests.conftest import empty_tables
 from tests.e2e.server_process import running_server
 from tests.factories import PDF_BYTES
 
@@ -54,8 +56,11 @@ FHIR_JSON_TYPE = "application/fhir+json"
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def base(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
-         database_urls: dict[str, str]) -> Iterator[str]:
-    """The FHIR base URL of a server process on the backend, shared by the module's tests."""
+         database_urls: dict[str, str], sync_engines: dict[str, Engine]) -> Iterator[str]:
+    """The FHIR base URL of a server process on the backend, shared by the module's tests and
+    started on empty tables (the SQLite file is the process's own)."""
+    if request.param == "postgresql" and "postgresql" in sync_engines:
+        empty_tables(sync_engines["postgresql"])
     data_dir = tmp_path_factory.mktemp(f"clients-{request.param}") / "var"
     with running_server(request.param, data_dir, database_urls) as running:
         yield f"{running.base}/fhir"
@@ -64,7 +69,11 @@ def base(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
 @pytest.fixture
 def tag() -> str:
     """Letters that make this test's names unique in a database other tests also fill."""
-    return "".join(random.choices(string.ascii_lowercase, k=10))
+    return _letters()
+
+
+def _letters() -> str:
+    return "".join(secrets.choice(string.ascii_lowercase) for _ in range(10))
 
 
 def _patient(family: str, given: str = "Ana", **elements: Any) -> dict[str, Any]:
@@ -329,7 +338,7 @@ def fhir_kit_client_script() -> Path:
 @pytest.fixture(scope="module")
 def fhir_kit(base: str, fhir_kit_client_script: Path) -> dict[str, Any]:
     """What the script saw at each step (one run per backend), failed steps under 'errors'."""
-    tag = "".join(random.choices(string.ascii_lowercase, k=10))
+    tag = _letters()
     run = subprocess.run(["node", str(fhir_kit_client_script), base, tag],
                          cwd=JS_DIR, capture_output=True, text=True, timeout=120, check=False)
     if run.returncode != 0:

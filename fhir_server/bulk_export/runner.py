@@ -73,7 +73,7 @@ class ExportRunner:
                  fernet: MultiFernet | None, page_size: int, file_resources: int,
                  keep: timedelta, poll_seconds: float, clock: Callable[[], datetime]) -> None:
         self._jobs = jobs
-        self._reader = reader
+        self.reader = reader
         self._store = store
         self._fernet = fernet
         self._page_size = max(1, page_size)
@@ -147,7 +147,7 @@ class ExportRunner:
         if job.planned is None:
             planned = 0
             for kind in job.types:
-                planned += await self._reader.count(job, kind)
+                planned += await self.reader.count(job, kind)
                 await self._renew(job, checkpoint.exported)
             await self._renew(job, checkpoint.exported, planned)
         for index in range(checkpoint.type_index, len(job.types)):
@@ -211,7 +211,7 @@ class ExportRunner:
         is full or the type is done; each page renews the lease."""
         while current.count < self._file_resources:
             wanted = min(self._page_size, self._file_resources - current.count)
-            page = await self._reader.page(job, kind, token=current.token, count=wanted)
+            page = await self.reader.page(job, kind, token=current.token, count=wanted)
             if kind == "Binary":
                 async for chunk in self._binaries(page.resources, current):
                     yield chunk
@@ -230,7 +230,7 @@ class ExportRunner:
                         current: _File) -> AsyncIterator[bytes]:
         """Binaries with their bytes as ``data``; one whose bytes are gone is exported
         without them and named in the error file."""
-        hashes = await self._reader.binary_hashes([resource["id"] for resource in resources])
+        hashes = await self.reader.binary_hashes([resource["id"] for resource in resources])
         for resource in resources:
             sha256 = hashes.get(resource["id"])
             if sha256 is None or not await self._store.exists(sha256):

@@ -5,7 +5,8 @@ priorities (``CommunicationRequest.priority``), both ways, through the shipped C
 Channels travel as a coding in ``urn:prm:message-channel`` (sms | whatsapp | email | voice |
 push), optionally beside the v3 ParticipationMode coding it refines; without one, a v3 code
 maps as the channel map says (phone-like modes to voice). Priorities: routine <-> normal,
-urgent <-> high, asap and stat -> urgent (urgent -> asap), low -> routine."""
+urgent <-> high, asap and stat -> urgent (urgent -> asap), low -> routine. Delivery states give
+the Communication.status of ``conceptmap-prm-message-delivery-status.json``."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ PRM_PRIORITY = "urn:prm:message-priority"
 
 @cache
 def concept_map(name: str) -> dict[str, Any]:
-    """A shipped ConceptMap (``channel`` or ``priority``) as JSON."""
+    """A shipped ConceptMap (``channel``, ``priority`` or ``delivery-status``) as JSON."""
     path = Path(__file__).with_name(f"conceptmap-prm-message-{name}.json")
     data: dict[str, Any] = orjson.loads(path.read_bytes())
     return data
@@ -37,6 +38,8 @@ def _translation(name: str, source: str) -> dict[str, str]:
 
 
 V3_TO_CHANNEL = _translation("channel", V3_PARTICIPATION_MODE)
+DELIVERY_TO_EVENT_STATUS = _translation("delivery-status", "urn:prm:message-delivery-status")
+"""The Communication.status of a message in each PRM delivery state."""
 CHANNEL_TO_V3 = _translation("channel", MESSAGE_CHANNEL)
 FHIR_TO_PRM_PRIORITY = _translation("priority", REQUEST_PRIORITY)
 PRM_TO_FHIR_PRIORITY = _translation("priority", PRM_PRIORITY)

@@ -16,6 +16,7 @@ from mappings.fhir_dates import format_instant
 from mappings.search_rows import listed
 from terminology.messaging import (
     DELIVERY_STATUS_EXTENSION,
+    DELIVERY_TO_EVENT_STATUS,
     MESSAGE_KEY,
     MESSAGE_STATUS_REASON,
     MESSAGE_TEMPLATE_USED_EXTENSION,
@@ -24,9 +25,7 @@ from terminology.messaging import (
     channel_medium,
 )
 
-FHIR_STATUS = {"queued": "preparation", "sending": "in-progress", "sent": "completed",
-               "delivered": "completed", "failed": "not-done", "undelivered": "not-done",
-               "unsubscribed": "not-done", "cancelled": "not-done"}
+FHIR_STATUS = DELIVERY_TO_EVENT_STATUS
 REASON_OF_STATE = {"failed": "failed", "undelivered": "undelivered",
                    "unsubscribed": "unsubscribed", "cancelled": "revoked"}
 COPIED = ("category", "priority", "about", "encounter", "sender", "reasonCode",

@@ -427,3 +427,17 @@ def test_s3_manifest_hands_out_presigned_urls(settings: Settings, engine: Engine
         assert object_keys(s3_bucket) != []
         assert client.delete(status_url).status_code == 202
         assert object_keys(s3_bucket) == []
+
+
+def test_capability_statement_declares_the_operations(client: TestClient) -> None:
+    statement = client.get("/fhir/metadata").json()
+    assert "http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data" in \
+        statement["instantiates"]
+    rest = statement["rest"][0]
+    assert {"export": "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"}.items() <= {
+        item["name"]: item["definition"] for item in rest["operation"]}.items()
+    [patient_resource] = [item for item in rest["resource"] if item["type"] == "Patient"]
+    assert {item["name"]: item["definition"] for item in patient_resource["operation"]}[
+        "export"] == "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"
+    for path in ("/fhir/$export", "/fhir/Patient/$export"):
+        assert client.get(path, headers=ASYNC).status_code == 202

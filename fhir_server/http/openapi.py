@@ -47,6 +47,44 @@ SUCCESS = {"search-type": ("200", "Bundle"), "history-type": ("200", "Bundle"),
            "read": ("200", None), "vread": ("200", None), "update": ("200", None),
            "patch": ("200", None), "delete": ("204", None)}
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+_OUTCOME = {"type": "object", "required": ["resourceType", "issue"],
+            "properties": {"resourceType": {"type": "string", "enum": ["OperationOutcome"]},
+                           "issue": {"type": "array", "minItems": 1}}}
+_HEADER = {"schema": {"type": "string"}}
+_KICKOFF = {
+    "parameters": [
+        {"name": "Prefer", "in": "header", "required": True, "schema": {"type": "string"},
+         "description": "respond-async (required); handling=lenient ignores unsupported "
+                        "parameters"},
+        {"name": "_type", "in": "query", "required": False, "schema": {"type": "string"}},
+        {"name": "_since", "in": "query", "required": False,
+         "schema": {"type": "string", "format": "date-time"}},
+        {"name": "_outputFormat", "in": "query", "required": False,
+         "schema": {"type": "string"}}],
+    "responses": {"202": {"description": "accepted: poll the Content-Location URL",
+                          "headers": {"Content-Location": _HEADER},
+                          "content": {FHIR_JSON: {"schema": _OUTCOME}}}},
+}
+BULK_EXPORT: dict[tuple[str, str], dict[str, Any]] = {
+    ("/fhir/$export", "GET"): _KICKOFF,
+    ("/fhir/Patient/$export", "GET"): _KICKOFF,
+    ("/fhir/$export-status/{job_id}", "GET"): {"responses": {
+        "200": {"description": "the manifest", "content": {"application/json": {"schema": {
+            "type": "object", "required": ["transactionTime", "request",
+                                           "requiresAccessToken", "output", "error"]}}}},
+        "202": {"description": "in progress",
+                "headers": {"X-Progress": _HEADER, "Retry-After": _HEADER}},
+        "500": {"description": "the export failed",
+                "content": {FHIR_JSON: {"schema": _OUTCOME}}}}},
+    ("/fhir/$export-status/{job_id}", "DELETE"): {"responses": {
+        "202": {"description": "cancelled, files removed",
+                "content": {FHIR_JSON: {"schema": _OUTCOME}}}}},
+    ("/fhir/$export-file/{job_id}/{file_name}", "GET"): {"responses": {
+        "200": {"description": "one NDJSON file of the export",
+                "content": {"application/fhir+ndjson": {"schema": {"type": "string"}}}}}},
+}
+"""The Bulk Data export's answers (https://hl7.org/fhir/uv/bulkdata/export.html): 202s,
+the manifest and NDJSON instead of a FHIR resource."""
 
 
 def _resource_schema(resource_type: str | None) -> dict[str, Any]:
@@ -160,6 +198,12 @@ def _operation(method: str, path: str, *, interaction: str | None,
         operation["tags"] = [resource_type]
     if parameters:
         operation["parameters"] = parameters
+    export = BULK_EXPORT.get((path, method))
+    if export is not None:
+        responses.pop("200")
+        responses.update(export["responses"])
+        if export.get("parameters"):
+            operation["parameters"] = parameters + export["parameters"]
     body = _request_body(interaction, resource_type, resource)
     if body is None and method == "POST" and interaction is None:
         body = {"required": True, "content": _content(

@@ -441,3 +441,14 @@ def test_capability_statement_declares_the_operations(client: TestClient) -> Non
         "export"] == "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/patient-export"
     for path in ("/fhir/$export", "/fhir/Patient/$export"):
         assert client.get(path, headers=ASYNC).status_code == 202
+
+
+def test_openapi_describes_the_export_answers(client: TestClient) -> None:
+    paths = client.get("/fhir/openapi.json").json()["paths"]
+    for path in ("/fhir/$export", "/fhir/Patient/$export"):
+        assert "Content-Location" in paths[path]["get"]["responses"]["202"]["headers"]
+    status = paths["/fhir/$export-status/{job_id}"]
+    assert {"200", "202"} <= set(status["get"]["responses"])
+    assert "202" in status["delete"]["responses"]
+    assert "application/fhir+ndjson" in paths["/fhir/$export-file/{job_id}/{file_name}"][
+        "get"]["responses"]["200"]["content"]

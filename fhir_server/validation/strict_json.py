@@ -3,11 +3,14 @@
 fhir.resources (pydantic) coerces ``"active": "yes"`` to true and ``"3"`` to 3, accepts
 ``null``, empty strings, objects and arrays, and does not check required code bindings
 (``gender: "robot"``). https://hl7.org/fhir/R4/json.html forbids all of these; this walker
-checks them against the fields of the R4B models, with no I/O.
+checks them against the fields of the R4B models, with no I/O. Required bindings listed in
+``bindings`` are checked against the bundled ValueSets (a refusal names it); the others
+against the models' code lists.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import decimal
 import re
 import types
@@ -20,6 +23,7 @@ from typing import Any
 from fhir.resources.R4B import get_fhir_model_class
 
 from fhir_server.errors import Issue
+from fhir_server.validation.bindings import allowed_codes, binding_issue, required_value_set
 
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 MAX_DEPTH = 64
@@ -33,6 +37,8 @@ class FieldRule:
     is_list: bool
     model: str | None = None
     codes: frozenset[str] | None = None
+    value_set: str | None = None
+    """The required binding's ValueSet, checked against the bundled terminology."""
 
 
 def _unwrap_optional(annotation: Any) -> Any:
@@ -84,6 +90,10 @@ def field_rules(model_name: str) -> dict[str, FieldRule]:
         checkable = isinstance(enum_values, list) and "+" not in enum_values
         codes = frozenset(str(code) for code in enum_values) if checkable else None  # type: ignore[union-attr]
         rules[alias] = _rule_for(field.annotation, codes)
+        bound = required_value_set(model_name, alias)
+        if bound is not None:
+            rules[alias] = dataclasses.replace(rules[alias], codes=allowed_codes(bound),
+                                               value_set=bound)
     return rules
 
 
@@ -167,6 +177,10 @@ def _check_value(
             issues.append(Issue(f"{path} contains a control character (only tab, carriage "
                                 "return and line feed are allowed)", code="value",
                                 expression=(path,)))
+        elif rule.value_set is not None:
+            refusal = binding_issue(value, rule.value_set, path)
+            if refusal is not None:
+                issues.append(refusal)
         elif rule.codes is not None and value not in rule.codes:
             issues.append(Issue(
                 f"{path} has code '{value[:64]}', which is not in the required value set "

@@ -37,6 +37,7 @@ from fhir_server.http.responses import error_response
 from fhir_server.http.routes import fhir_routes
 from fhir_server.http.smart_routes import smart_routes
 from fhir_server.http.template_routes import template_routes
+from fhir_server.http.terminology_routes import terminology_routes
 from fhir_server.http.validate_routes import validate_routes
 from fhir_server.http.xml_format import FhirXmlMiddleware
 from fhir_server.insurance import coverage_repository
@@ -168,6 +169,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
     app.router.routes.extend(media_routes())
     app.router.routes.extend(template_routes())
     app.router.routes.extend(messaging_routes())
+    app.router.routes.extend(terminology_routes())  # before /fhir/{resource_type}
     app.router.routes.extend(openapi_routes())  # before /fhir/{resource_type}
     app.router.routes.extend(fhir_routes())
     app.router.routes.extend(bundle_routes())

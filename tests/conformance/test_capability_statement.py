@@ -5,6 +5,7 @@ interaction the server serves is declared; what it does not declare is not serve
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 from httpx import Response
 
 from fhir_server.http.routes import fhir_routes
+from terminology.catalog_search import PARAMETERS as CATALOG_PARAMETERS
 from tests.factories import (
     FHIR_JSON,
     binary,
@@ -24,6 +26,9 @@ from tests.factories import (
 )
 
 JSON_PATCH = "application/json-patch+json"
+TERMINOLOGY = {"ValueSet": "administrative-gender", "CodeSystem": "administrative-gender",
+               "ConceptMap": "prm-message-priority"}
+"""Read-only types of the bundled terminology, and a bundled id of each."""
 SAMPLES: dict[str, Callable[[], dict[str, Any]]] = {
     "Patient": patient, "DocumentReference": document_reference, "Binary": binary,
     "Communication": communication,
@@ -38,7 +43,8 @@ SAMPLES: dict[str, Callable[[], dict[str, Any]]] = {
                            "type": {"system": "http://terminology.hl7.org/CodeSystem/"
                                               "audit-event-type", "code": "rest"},
                            "agent": [{"who": {"display": "x"}, "requestor": True}],
-                           "source": {"observer": {"display": "x"}}}}
+                           "source": {"observer": {"display": "x"}}},
+    **{name: partial(dict, resourceType=name, status="draft") for name in TERMINOLOGY}}
 # If-None-Exist criteria that select the sample, per resource type.
 SAMPLE_CRITERIA: dict[str, str] = {
     "Patient": "identifier=http://hospital.example.org/ids|A-1001",
@@ -98,6 +104,14 @@ SEARCH_VALUES: dict[str, dict[str, str]] = {
                       "based-on": "CommunicationRequest/req-1", "sender": "Organization/clinic"},
     "Provenance": {},
     "AuditEvent": {},
+    "ValueSet": {"url": "http://hl7.org/fhir/ValueSet/administrative-gender",
+                 "name": "administrativeg", "title": "Administrative", "version": "4.0.1",
+                 "status": "active"},
+    "CodeSystem": {"url": "http://hl7.org/fhir/administrative-gender",
+                   "name": "administrativeg", "title": "Administrative", "version": "4.0.1",
+                   "status": "active"},
+    "ConceptMap": {"url": "urn:prm:fhir:ConceptMap:prm-message-priority",
+                   "name": "PrmMessagePri", "title": "FHIR request", "status": "active"},
     "Coverage": {"status": "active", "beneficiary": "Patient/p-1", "patient": "p-1",
                  "identifier": "urn:prm:insurance-policy|POL-1001", "payor-name": "blue",
                  "type": "HIP", "class-type": "group", "class-value": "GRP-42",
@@ -137,6 +151,8 @@ def _declared(resource: dict[str, Any]) -> set[str]:
 
 
 def _create(client: TestClient, resource_type: str) -> str:
+    if resource_type in TERMINOLOGY:  # read-only: bundled
+        return TERMINOLOGY[resource_type]
     if resource_type == "Provenance":  # read-only: made by a merge
         return _merge_provenance(client)
     if resource_type == "AuditEvent":  # read-only: made by any access
@@ -433,7 +449,9 @@ def test_route_table_matches_the_fhir_router() -> None:
 REFUSED: dict[str, set[str]] = {
     "Binary": {"patch"},
     "Provenance": {"create", "update", "patch", "delete", "history-instance", "history-type"},
-    "AuditEvent": {"create", "update", "patch", "delete", "history-instance", "history-type"}}
+    "AuditEvent": {"create", "update", "patch", "delete", "history-instance", "history-type"},
+    **{name: {"create", "update", "patch", "delete", "history-instance", "history-type",
+              "vread"} for name in TERMINOLOGY}}
 
 
 def test_every_served_interaction_is_declared(client: TestClient) -> None:
@@ -523,7 +541,8 @@ def test_undeclared_resource_type_create_is_404_operation_outcome(client: TestCl
 
 
 def test_declared_search_params_are_exactly_the_supported_ones(client: TestClient) -> None:
-    registry = client.app.state.services.search_registry  # type: ignore[attr-defined]
+    registry = {**client.app.state.services.search_registry,  # type: ignore[attr-defined]
+                **{name: CATALOG_PARAMETERS for name in TERMINOLOGY}}
     statement = _resources(_statement(client))
     assert {resource["type"] for resource in statement} == set(registry)
     for resource in statement:

@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     auth_token_url: str | None = None
     allow_unauthenticated: bool = False
     audit: bool = True
-    export_page_size: int = Field(default=1000, ge=1)
+    export_page_size: int = Field(default=500, ge=1)
     export_file_resources: int = Field(default=100_000, ge=1)
     export_keep_seconds: int = Field(default=86_400, ge=0)
     metrics_port: int | None = None

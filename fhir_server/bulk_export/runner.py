@@ -6,13 +6,15 @@ A job is read a page at a time and each file streamed into the store as it is wr
 holds one page, a Binary's bytes pass through in chunks). Each file is recorded with the
 checkpoint after it in one transaction, so a job whose process died (its lease runs out after
 LEASE) or stopped (the lease is given back) is resumed by the next runner from its last
-complete file; the file being written when it stopped is written again. Each page renews the
-lease: a renewal that finds the job cancelled stops it, and its files are removed."""
+complete file; the file being written when it stopped is written again. Pages renew the lease
+(every RENEW_SECONDS at most): a renewal that finds the job cancelled stops it, and its files
+are removed."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -37,6 +39,9 @@ from storage.export_jobs import (
 logger = logging.getLogger("fhir_server.bulk_export")
 
 LEASE = timedelta(seconds=60)
+RENEW_SECONDS = 2.0
+"""Pages renew the lease (and record progress, and find out about a cancellation) at most
+this often."""
 UNLIMITED_BYTES = 1 << 62
 MAX_ERRORS_PER_FILE = 1000
 FAILED_MESSAGE = "The export failed on the server; the failure is logged. Start a new export."
@@ -84,6 +89,7 @@ class ExportRunner:
         self.owner = uuid.uuid4().hex
         self.wake = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._renewed = 0.0
 
     @property
     def seals(self) -> bool:
@@ -136,11 +142,19 @@ class ExportRunner:
             await self._jobs.fail(job.id, owner=self.owner, error=FAILED_MESSAGE,
                                   now=self._clock())
 
-    async def _renew(self, job: ExportJob, exported: int, planned: int | None = None) -> None:
-        if self._stopping.is_set() or not await self._jobs.renew(
-                job.id, owner=self.owner, until=self._clock() + LEASE, exported=exported,
-                planned=planned):
+    async def _renew(self, job: ExportJob, exported: int, planned: int | None = None, *,
+                     now: bool = True) -> None:
+        """Extend the lease and record progress (unless ``now`` is False and it was done less
+        than RENEW_SECONDS ago); Stopped when the job may not go on."""
+        if self._stopping.is_set():
             raise Stopped()
+        moment = time.monotonic()
+        if not now and moment - self._renewed < RENEW_SECONDS:
+            return
+        if not await self._jobs.renew(job.id, owner=self.owner, until=self._clock() + LEASE,
+                                      exported=exported, planned=planned):
+            raise Stopped()
+        self._renewed = moment
 
     async def _run(self, job: ExportJob) -> None:
         checkpoint = job.checkpoint
@@ -220,7 +234,7 @@ class ExportRunner:
                                for resource in page.resources)
             current.count += len(page.resources)
             current.token = page.next_token
-            await self._renew(job, committed + current.count)
+            await self._renew(job, committed + current.count, now=False)
             if page.next_token is None:
                 current.done = True
                 return

@@ -22,6 +22,7 @@ from fhir_server.draining import Draining
 from fhir_server.errors import FhirError, InvalidRequest, MethodNotAllowed, NotFound
 from fhir_server.http.authentication import AuthenticationMiddleware, rate_limit_key
 from fhir_server.http.bundle_routes import bundle_routes
+from fhir_server.http.docs_routes import docs_routes
 from fhir_server.http.everything_routes import everything_routes
 from fhir_server.http.export_routes import export_routes
 from fhir_server.http.hardening import install_hardening
@@ -162,6 +163,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
     app.state.metrics = metrics
     app.state.draining = Draining(settings.drain_seconds)
     app.router.routes.extend(smart_routes())
+    app.router.routes.extend(docs_routes())
     app.router.routes.extend(operation_routes())
     app.router.routes.extend(validate_routes())
     app.router.routes.extend(everything_routes())

@@ -15,10 +15,12 @@ from fhir_server.errors import FhirError
 from fhir_server.http.responses import error_response
 
 PUBLIC_PATHS = frozenset({"/fhir/metadata", "/fhir/.well-known/smart-configuration",
+                          "/fhir/openapi.json", "/fhir/docs",
                           "/console/login", "/console/logout", "/metrics"})
-PUBLIC_PREFIXES = ("/health", "/messaging/twilio/", "/download/", "/console/static/")
-"""Health checks, Twilio's signed callbacks, signed download links and the console's login
-page and assets: each carries its own proof or no PHI."""
+PUBLIC_PREFIXES = ("/health", "/messaging/twilio/", "/download/", "/console/static/",
+                   "/fhir/docs/static/")
+"""Health checks, Twilio's signed callbacks, signed download links, the console's login page
+and assets, the API description and its docs page: each carries its own proof or no PHI."""
 CONSOLE_COOKIE = "fhir_console_token"
 
 

@@ -22,6 +22,8 @@ from fhir_server.http.request_base import services_of
 from fhir_server.http.responses import json_response
 
 OPENAPI_PATH = "/fhir/openapi.json"
+DOCS_PATH = "/fhir/docs"
+"""The interactive documentation page (fhir_server/http/docs_routes.py): HTML, not described."""
 FHIR_JSON = "application/fhir+json"
 ID_PATTERN = r"^[A-Za-z0-9\-.]{1,64}$"
 ERROR_STATUSES = ("400", "401", "403", "404", "405", "406", "409", "410", "412", "413",
@@ -244,7 +246,7 @@ def openapi_document(routes: Iterable[BaseRoute], capability: dict[str, Any], *,
                                                                          **details))
 
     for path, method in _routes(routes):
-        if path == OPENAPI_PATH or path.endswith("/"):
+        if path in (OPENAPI_PATH, DOCS_PATH) or path.endswith("/"):
             continue
         if "{resource_type}" in path:
             interaction = INTERACTIONS.get((path, method))

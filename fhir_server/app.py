@@ -22,6 +22,7 @@ from fhir_server.draining import Draining
 from fhir_server.errors import FhirError, InvalidRequest, MethodNotAllowed, NotFound
 from fhir_server.http.authentication import AuthenticationMiddleware, rate_limit_key
 from fhir_server.http.bundle_routes import bundle_routes
+from fhir_server.http.compartment_routes import compartment_routes
 from fhir_server.http.docs_routes import docs_routes
 from fhir_server.http.everything_routes import everything_routes
 from fhir_server.http.export_routes import export_routes
@@ -174,6 +175,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
     app.router.routes.extend(terminology_routes())  # before /fhir/{resource_type}
     app.router.routes.extend(openapi_routes())  # before /fhir/{resource_type}
     app.router.routes.extend(fhir_routes())
+    app.router.routes.extend(compartment_routes())
     app.router.routes.extend(bundle_routes())
     app.router.routes.extend(health_routes())
     app.router.routes.extend(metrics_routes())

@@ -21,12 +21,12 @@ from fhir_server.http.responses import interaction_response, json_response
 from fhir_server.interactions import create, delete, history, patch, read, search, update
 from fhir_server.interactions.history import MAX_INT
 from fhir_server.interactions.repository import ResourceRepository
-from fhir_server.search.query import parse_search
+from fhir_server.search.query import Clause, parse_search
 from fhir_server.security.access import repositories_for
 from fhir_server.validation.resource import parse_json, validate_resource
 
-__all__ = ["base_url", "checked_id", "create_route", "fhir_routes", "services_of",
-           "update_route"]
+__all__ = ["base_url", "checked_id", "create_route", "fhir_routes", "run_search",
+           "services_of", "update_route"]
 
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded"})
 _FORMAT_PARAMETERS = frozenset({"_format", "_pretty"})
@@ -107,7 +107,13 @@ def _create_criteria(request: Request) -> str | None:
 
 async def search_route(request: Request) -> Response:
     """GET [type]?params, and POST [type]/_search with a form body (the same search)."""
-    resource_type = request.path_params["resource_type"]
+    return await run_search(request, request.path_params["resource_type"])
+
+
+async def run_search(request: Request, resource_type: str, *, within: Clause | None = None,
+                     path: str | None = None) -> Response:
+    """The search of ``resource_type`` the request asks for, narrowed by ``within`` (a
+    compartment) and linked from ``path`` (default ``[base]/[type]``)."""
     repository = _repository(request, resource_type)
     pairs = list(request.query_params.multi_items())
     if request.method == "POST":
@@ -124,7 +130,10 @@ async def search_route(request: Request) -> Response:
         default_count=settings.page_size_default, max_count=settings.page_size_max,
         base_url=base_url(request),
     )
-    result = await search.search(repository, parsed, pairs=pairs, base_url=base_url(request))
+    if within is not None:
+        parsed.clauses.append(within)
+    result = await search.search(repository, parsed, pairs=pairs, base_url=base_url(request),
+                                 path=path)
     return _render(request, result)
 
 

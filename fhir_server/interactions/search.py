@@ -18,10 +18,13 @@ async def search(
     *,
     pairs: list[tuple[str, str]],
     base_url: str,
+    path: str | None = None,
 ) -> InteractionResult:
+    """``path``: where the links point (a compartment search's own URL), by default
+    ``[base]/[type]``."""
     page = await repository.search(request)
     controls = request.controls
-    path = f"{base_url}/{repository.resource_type}"
+    path = path or f"{base_url}/{repository.resource_type}"
     kept = [(key, value) for key, value in pairs
             if key not in request.ignored and key != "_page"]
 
@@ -41,7 +44,7 @@ async def search(
         bundle["total"] = page.total
     bundle["link"] = links
     entries = [
-        {"fullUrl": f"{path}/{resource['id']}",
+        {"fullUrl": f"{base_url}/{repository.resource_type}/{resource['id']}",
          "resource": subset(resource, summary=controls.summary, elements=controls.elements),
          "search": {"mode": "match"}}
         for resource in page.resources

@@ -97,3 +97,29 @@ def test_types_the_token_may_not_search_are_left_out(secured_client: TestClient,
     patient_scoped = token_issuer.headers("patient/*.rs", patient="p-2")
     assert secured_client.get("/fhir/Patient/p-1/$everything",
                               headers=patient_scoped).status_code == 404
+
+
+def test_compartment_search_limits_a_type_search_to_the_patient(client: TestClient) -> None:
+    made = _record(client)
+    bundle = client.get("/fhir/Patient/p-1/Communication?status=completed&_count=5").json()
+    assert _ids(bundle) == [f"Communication/{made['p-1'][1]['id']}"]
+    assert bundle["link"][0]["url"].startswith("http://testserver/fhir/Patient/p-1/Communication?")
+    assert bundle["entry"][0]["fullUrl"].endswith(f"/fhir/Communication/{made['p-1'][1]['id']}")
+    by_post = client.post("/fhir/Patient/p-2/DocumentReference/_search", data={"status": "current"},
+                          headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert _ids(by_post.json()) == [f"DocumentReference/{made['p-2'][0]['id']}"]
+    assert client.get("/fhir/Patient/p-1/Observation").status_code == 404
+    assert client.get("/fhir/Patient/p-1/_history").status_code == 200
+
+
+def test_compartment_search_pages_stay_in_the_compartment(client: TestClient) -> None:
+    _record(client)
+    for _ in range(3):
+        client.post("/fhir/Communication", json=communication(
+            subject={"reference": "Patient/p-1"}), headers=FHIR_JSON)
+    first = client.get("/fhir/Patient/p-1/Communication?_count=2").json()
+    following = next(link["url"] for link in first["link"] if link["relation"] == "next")
+    assert "/fhir/Patient/p-1/Communication?" in following
+    second = client.get(following.replace("http://testserver", "")).json()
+    assert len(_ids(first)) == 2 and len(_ids(second)) == 2
+    assert not set(_ids(first)) & set(_ids(second))

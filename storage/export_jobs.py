@@ -15,6 +15,7 @@ from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.export_tables import bulk_export_files, bulk_export_jobs
+from storage.media_tables import blobs
 
 QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED = (
     "queued", "in-progress", "completed", "failed", "cancelled")
@@ -230,16 +231,21 @@ class ExportJobStore:
     # ---------------------------------------------------------- cancel and remove
 
     async def cancel(self, job_id: str) -> str | None:
-        """Mark the job cancelled; the status it had (None when unknown or cancelled)."""
+        """Mark the job cancelled; the status it had (None when unknown or cancelled). The
+        change is conditional on the status read, so a runner claiming the job meanwhile is
+        seen: the answer is exactly the status the cancellation replaced."""
         jobs = bulk_export_jobs.c
-        async with self._engine.begin() as connection:
-            status = (await connection.execute(
-                select(jobs.status).where(jobs.id == job_id))).scalar()
-            if status is None or status == CANCELLED:
-                return None
-            await connection.execute(update(bulk_export_jobs).where(jobs.id == job_id)
-                                     .values(status=CANCELLED))
-        return str(status)
+        while True:
+            async with self._engine.begin() as connection:
+                status = (await connection.execute(
+                    select(jobs.status).where(jobs.id == job_id))).scalar()
+                if status is None or status == CANCELLED:
+                    return None
+                changed = await connection.execute(
+                    update(bulk_export_jobs).where(jobs.id == job_id, jobs.status == status)
+                    .values(status=CANCELLED))
+            if changed.rowcount == 1:
+                return str(status)
 
     async def removable(self, *, now: datetime, keep: timedelta) -> list[str]:
         """Jobs whose files may go: cancelled and not being run, or finished over ``keep``
@@ -253,8 +259,8 @@ class ExportJobStore:
             return [row.id for row in rows]
 
     async def remove(self, job_id: str) -> list[str]:
-        """Delete the job and its file rows; the blobs no other job's file uses any more
-        (the caller deletes them from the store)."""
+        """Delete the job and its file rows; the blobs no other job's file (nor a Binary)
+        uses any more, for the caller to delete from the store."""
         files = bulk_export_files.c
         async with self._engine.begin() as connection:
             hashes = sorted({row.sha256 for row in await connection.execute(
@@ -266,4 +272,6 @@ class ExportJobStore:
                 return []
             used = {row.sha256 for row in await connection.execute(
                 select(files.sha256).where(files.sha256.in_(hashes)).distinct())}
+            used |= {row.sha256 for row in await connection.execute(  # a Binary's bytes
+                select(blobs.c.sha256).where(blobs.c.sha256.in_(hashes)))}
         return [sha for sha in hashes if sha not in used]

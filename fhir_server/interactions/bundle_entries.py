@@ -214,7 +214,8 @@ async def _patch(entry: PlannedEntry, repository: ResourceRepository) -> EntryRe
     except (binascii.Error, ValueError):
         raise InvalidRequest("The PATCH entry's Binary.data is not base64 JSON") from None
     check_depth(operations)
-    current = await repository.read(entry.resource_id)
+    read = getattr(repository, "current_for_change", repository.read)  # patch needs u, not r
+    current = await read(entry.resource_id)
     assert current.resource is not None
     if entry.if_match is not None:
         _check_version(entry.resource_type, entry.resource_id, entry.if_match,

@@ -41,7 +41,8 @@ async def patch(
     if_match: int | None,
     validate: Callable[[Any], dict[str, Any]],
 ) -> InteractionResult:
-    current = await repository.read(resource_id)
+    read = getattr(repository, "current_for_change", repository.read)
+    current = await read(resource_id)
     if if_match is None:
         if_match = current.version_id
     assert current.resource is not None

@@ -282,6 +282,15 @@ class GuardedRepository:
                                                                       stored_of(result)),
                                    atomic=True)
 
+    async def current_for_change(self, resource_id: str) -> StoredResource:
+        """The current version as the first step of a patch: it needs the update permission
+        (SMART's ``u`` covers patch), not read, and is not audited apart (the update is).
+        Unmasked: only the patched result leaves the server, through the masking update."""
+        reach = self._policy.require(self.resource_type, "u")
+        current = await self._inner.read(resource_id)
+        self._policy.check_visible(reach, current.resource, self._name(resource_id))
+        return current
+
     # ------------------------------------------------------------------ writes
 
     async def create(self, resource: dict[str, Any], *,

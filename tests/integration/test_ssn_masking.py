@@ -74,3 +74,18 @@ def test_masked_ssn_sent_back_keeps_the_stored_one(secured_client: TestClient,
 def test_without_auth_the_ssn_reads_in_clear(client: TestClient) -> None:
     patient_id = client.post("/fhir/Patient", json=_with_ssn(), headers=FHIR_JSON).json()["id"]
     assert _ssn(client.get(f"/fhir/Patient/{patient_id}").json())["value"] == "123-45-6789"
+
+
+def test_patch_keeps_the_ssn_and_answers_it_masked(secured_client: TestClient,
+                                                   token_issuer: TokenIssuer) -> None:
+    clerk = FHIR_JSON | token_issuer.headers(CLERK)
+    patient_id = secured_client.post("/fhir/Patient", json=_with_ssn(), headers=clerk).json()["id"]
+    patched = secured_client.patch(
+        f"/fhir/Patient/{patient_id}", content=b'[{"op": "replace", "path": "/gender", '
+        b'"value": "other"}]', headers=token_issuer.headers("user/Patient.u")
+        | {"Content-Type": "application/json-patch+json"})
+    assert patched.status_code == 200, patched.text
+    assert _ssn(patched.json())["value"] == "***-**-6789"
+    after = secured_client.get(f"/fhir/Patient/{patient_id}",
+                               headers=token_issuer.headers(REVEALER)).json()
+    assert _ssn(after)["value"] == "123-45-6789" and after["gender"] == "other"

@@ -22,7 +22,7 @@ from storage.row_set import RowSet
 from storage.search_pages import SearchCatalog, SearchSource, run_search
 from storage.search_sql import SearchSql
 from storage.stored import RowConflict, SearchResults, StoredResource, VersionMoved, now
-from storage.unit_of_work import reading
+from storage.unit_of_work import after_commit, reading
 
 WRITE_ATTEMPTS = 5
 BeforeWrite = Callable[[dict[str, Any]], Awaitable[None]]
@@ -205,7 +205,7 @@ class MappedRepository:
         except RowConflict:
             raise VersionMoved() from None
         if self._after_write is not None:
-            self._after_write()
+            after_commit(self._after_write)
         return StoredResource(resource_id, version_id, moment, self._mapping.to_resource(rows),
                               method=method)
 

@@ -12,10 +12,10 @@ PostgreSQL, whose transactions are otherwise dead after an error.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
@@ -30,6 +30,8 @@ from fhir_server.errors import Conflict
 class _Unit:
     engine: AsyncEngine
     connection: AsyncConnection
+    committed: list[Callable[[], None]] = field(default_factory=list)
+    """What to run once the unit has committed (a write's wake-up calls)."""
 
 
 RETRY_LATER = frozenset({"40P01", "40001"})
@@ -53,9 +55,11 @@ async def unit_of_work(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     rolled back when it raises. Units do not nest."""
     if _current.get() is not None:
         raise RuntimeError("a unit of work is already running in this context")
+    unit: _Unit | None = None
     try:
         async with engine.begin() as connection:
-            token = _current.set(_Unit(engine, connection))
+            unit = _Unit(engine, connection)
+            token = _current.set(unit)
             try:
                 yield connection
             finally:
@@ -66,6 +70,19 @@ async def unit_of_work(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
             raise Conflict("The transaction collided with another one writing the same "
                            "resources and was rolled back; send it again") from exc
         raise
+    for callback in unit.committed if unit is not None else ():
+        callback()
+
+
+def after_commit(callback: Callable[[], None]) -> None:
+    """Run ``callback`` once what was just written is visible to others: at once outside a
+    unit of work, after the unit's commit inside one (a dispatcher woken before the commit
+    would look, find nothing, and sleep until its next poll)."""
+    unit = _current.get()
+    if unit is None:
+        callback()
+    else:
+        unit.committed.append(callback)
 
 
 @asynccontextmanager

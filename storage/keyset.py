@@ -75,9 +75,13 @@ def _past(key: SortKey, value: Any, forward: bool) -> Condition:
     column = key.column
     if value is None:  # nulls are last: nothing non-null after them, everything before them
         return false() if forward else column.is_not(None)
-    later = column < value if key.descending else column > value
-    earlier = column > value if key.descending else column < value
-    return or_(later, column.is_(None)) if forward else earlier
+    later: Condition = column < value if key.descending else column > value
+    earlier: Condition = column > value if key.descending else column < value
+    if not forward:
+        return earlier
+    # a column that holds no nulls (the id) needs no "or null": with it, PostgreSQL cannot
+    # start the index scan at the boundary and reads every row before it on each page
+    return or_(later, column.is_(None)) if getattr(column, "nullable", True) else later
 
 
 def _plain(value: Any) -> Any:

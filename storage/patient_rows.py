@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.history import HistoryEntry
 from storage.patient_sql import (
+    MAIN_COLUMNS,
     READ_CHILD_KEYS,
     row_set_from_record,
     select_current_sql,
@@ -59,7 +60,8 @@ class SqlAlchemyPatientRows:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        result_columns = (*patients.columns, *(column(key, Text) for key in READ_CHILD_KEYS))
+        result_columns = (*(patients.c[name] for name in MAIN_COLUMNS),
+                          *(column(key, Text) for key in READ_CHILD_KEYS))
         self._select = text(select_current_sql(engine.dialect.name, ":id")).columns(
             *result_columns)
         self._select_many = text(select_many_sql(engine.dialect.name)).bindparams(

@@ -20,7 +20,10 @@ READ_CHILD_KEYS = tuple(key for key in PATIENT_CHILD_TABLES if key != "match_key
 """Child tables a read loads: all but the matching keys (written, never read back)."""
 SEARCH_ROW_KEYS = ("tokens", "references")
 """Child tables that only serve search; they come last in ``READ_CHILD_KEYS``."""
-MAIN_COLUMNS: list[str] = [column.name for column in patients.columns]
+KEPT_BY_OTHERS = frozenset({"insurance_types"})
+"""Columns of ``patients`` that a Patient write leaves alone (the Coverage writes keep them)."""
+MAIN_COLUMNS: list[str] = [column.name for column in patients.columns
+                           if column.name not in KEPT_BY_OTHERS]
 READ_COLUMNS: list[str] = [name for name in MAIN_COLUMNS if name not in SEARCH_ONLY]
 """The main columns a resource is built from (the search-only ones left out)."""
 CHILD_COLUMNS: dict[str, list[str]] = {

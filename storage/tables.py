@@ -108,6 +108,7 @@ patients = Table(
     Column("emergency_contact_phone", Text),
     Column("ssn_ciphertext", Text),
     Column("ssn_hash", String(64)),
+    Column("insurance_types", Text),
     Column("remainder", Text),
     *(Column(f"{name}_{kind}", Text)
       for name in HAYSTACKS for kind in ("search", "exact")),

@@ -7,8 +7,8 @@ columns) and preferred language. Optional ``_lastUpdated`` filters (``ge``, ``gt
 Active: not deleted, not merged into another patient, and neither ``active: false`` nor deceased
 (the PRM ``status`` column). Insurance: how many of them hold at least one live, active Coverage
 (the PRM's ``patient_insurances``) and how many do not, and per Coverage.type code how many
-hold one of that type (a second grouped query, over the insurance rows joined to the same
-patients).
+hold one of that type, from the insurance summary kept on each patient row
+(storage/insurance_summary.py), in the same scan.
 
 Answered as a Parameters resource: ``total``, ``date`` (the day ages are computed for), then one
 repeated parameter per distribution (``ageBand``, ``gender``, ``race``, ``ethnicity``,
@@ -17,19 +17,18 @@ repeated parameter per distribution (``ageBand``, ``gender``, ``race``, ``ethnic
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections import Counter
 from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, exists, func, literal, select, text
+from sqlalchemy import ColumnElement, and_, case, func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fhir_server.errors import InvalidRequest
 from mappings.fhir_dates import DateValueError, date_range
-from storage.coverage_tables import patient_insurances
+from storage.insurance_summary import types_of
 from storage.tables import patients
 from terminology import systems
 
@@ -89,47 +88,35 @@ def _age_band(today: date) -> ColumnElement[str]:
 
 async def demographics(engine: AsyncEngine, *, today: date,
                        last_updated: Iterable[str] = ()) -> dict[str, Any]:
-    """The Parameters answer: one grouped scan of the active patients, and two statements
-    over their insurance, run at the same time on their own connections."""
+    """The Parameters answer; one grouped scan of the active patients."""
     c = patients.c
     band = _age_band(today).label("band")
-    keys = (band, c.gender, c.race_code, c.ethnicity_code, c.preferred_language)
-    active = (c.deleted_at.is_(None), c.merged_into_id.is_(None), c.status == "active",
-              *last_updated_filters(last_updated))
-    insurance = patient_insurances.c
-    in_force = (insurance.deleted_at.is_(None), insurance.status == "active")
-    held = exists().where(c.id == insurance.patient_id, *active)
-    insured = (select(func.count()).select_from(patients)
-               .where(*active, exists().where(insurance.patient_id == c.id, *in_force)))
-    pairs = (select(insurance.type_code, insurance.patient_id).where(*in_force, held)
-             .distinct().subquery())
-    by_type = select(pairs.c.type_code, func.count()).group_by(pairs.c.type_code)
-    main, insured_rows, type_rows = await asyncio.gather(
-        _rows(engine, select(*keys, func.count()).where(*active).group_by(*keys)),
-        _rows(engine, insured), _rows(engine, by_type))
+    keys = (band, c.gender, c.race_code, c.ethnicity_code, c.preferred_language,
+            c.insurance_types)
+    statement = (select(*keys, func.count())
+                 .where(c.deleted_at.is_(None), c.merged_into_id.is_(None), c.status == "active",
+                        *last_updated_filters(last_updated))
+                 .group_by(*keys))
     counts: dict[str, Counter[str | None]] = {name: Counter() for name in
                                               ("band", "gender", "race", "ethnicity", "language",
                                                "insurance", "insuranceType")}
     total = 0
-    for *values, count in main:
-        total += count
-        for name, value in zip(list(counts)[:5], values, strict=True):
-            counts[name][value] += count
-    for type_code, count in type_rows:
-        counts["insuranceType"][type_code] += count
-    with_insurance = int(insured_rows[0][0])
-    counts["insurance"].update({"with": with_insurance, "without": total - with_insurance})
-    return _parameters(total, today, counts)
-
-
-async def _rows(engine: AsyncEngine, statement: Select[Any]) -> list[Any]:
     async with engine.connect() as connection, connection.begin():
         if connection.dialect.name == "postgresql":
-            # the planner cannot estimate the groups of five columns together (it guesses
+            # the planner cannot estimate the groups of these columns together (it guesses
             # 100,000 for about a hundred) and sorts on disk; hashing in memory is 3x faster
             await connection.execute(text("SET LOCAL enable_sort = off"))
             await connection.execute(text("SET LOCAL jit = off"))
-        return list(await connection.execute(statement))
+        for row in await connection.execute(statement):
+            *values, insurance_types, count = row
+            total += count
+            for name, value in zip(list(counts)[:5], values, strict=True):
+                counts[name][value] += count
+            held = types_of(insurance_types)
+            counts["insurance"]["with" if held else "without"] += count
+            for type_code in held:
+                counts["insuranceType"][type_code or None] += count
+    return _parameters(total, today, counts)
 
 
 def _parameters(total: int, today: date, counts: dict[str, Counter[str | None]]

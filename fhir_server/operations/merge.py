@@ -27,6 +27,7 @@ from fhir_server.merging.references import Path, restore, rewrite
 from fhir_server.operations.merge_participants import Participant
 from fhir_server.validation.resource import validate_resource
 from storage.history import HistoryEntry, read_version
+from storage.insurance_summary import refresh as refresh_insurance
 from storage.patient_repository import PatientRepository
 from storage.resource_rows import BATCH, select_rows, write_versions
 from storage.row_set import RowSet
@@ -145,6 +146,7 @@ class MergeService:
                         raise VersionMoved()
                     moment = now()
                     await self._write(connection, changes, moment)
+                    await refresh_insurance(connection, [source_id, target_id])
                     await connection.execute(insert(patient_merges).values(
                         id=merge_id, source_id=source_id, target_id=target_id, status=MERGED,
                         merged_at=moment, requested_by=requested_by,
@@ -275,6 +277,7 @@ class MergeService:
                 if conflicts:
                     raise Conflict("$unmerge is not safe: " + "; ".join(conflicts))
                 await self._write(connection, changes, moment)
+                await refresh_insurance(connection, [record["source_id"], record["target_id"]])
                 detail["undone"] = [f"{c.participant.resource_type}/{c.resource_id}/_history/"
                                     f"{c.version_before + 1}" for c in changes]
                 await connection.execute(update(patient_merges).where(

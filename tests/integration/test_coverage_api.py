@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from storage.coverage_tables import patient_insurances
+from storage.tables import patients
 from tests.factories import FHIR_JSON, coverage, patient, without_server_elements
 
 
@@ -106,3 +107,46 @@ def test_merge_moves_coverage_and_everything_holds_it(insured: TestClient) -> No
     refused = insured.post("/fhir/Coverage", json=coverage(
         beneficiary={"reference": "Patient/p-2"}, order=3), headers=FHIR_JSON)
     assert refused.status_code == 422
+
+
+def _summaries(engine: Engine) -> dict[str, str | None]:
+    with engine.connect() as connection:
+        rows = connection.execute(select(patients.c.id, patients.c.insurance_types))
+        return {row[0]: row[1] for row in rows}
+
+
+def test_each_write_keeps_the_patients_insurance_summary(insured: TestClient,
+                                                          engine: Engine) -> None:
+    hip = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
+                       "code": "HIP"}]}
+    first = insured.post("/fhir/Coverage", json=coverage(type=hip), headers=FHIR_JSON).json()
+    insured.post("/fhir/Coverage", json=coverage(order=2, type=None), headers=FHIR_JSON)
+    assert _summaries(engine) == {"p-1": "||HIP|", "p-2": None}
+    moved = first | {"beneficiary": {"reference": "Patient/p-2"}}
+    assert insured.put(f"/fhir/Coverage/{first['id']}", json=moved,
+                       headers=FHIR_JSON).status_code == 200
+    assert _summaries(engine) == {"p-1": "||", "p-2": "|HIP|"}
+    cancelled = moved | {"status": "cancelled"}
+    insured.put(f"/fhir/Coverage/{first['id']}", json=cancelled, headers=FHIR_JSON)
+    assert _summaries(engine)["p-2"] is None
+    insured.put(f"/fhir/Coverage/{first['id']}", json=moved, headers=FHIR_JSON)
+    assert insured.delete(f"/fhir/Coverage/{first['id']}").status_code in (200, 204)
+    assert _summaries(engine) == {"p-1": "||", "p-2": None}
+
+
+def test_merge_and_undo_move_the_insurance_summary(insured: TestClient, engine: Engine) -> None:
+    insured.post("/fhir/Coverage", json=coverage(beneficiary={"reference": "Patient/p-2"}),
+                 headers=FHIR_JSON)
+    merged = insured.post("/fhir/Patient/$merge", headers=FHIR_JSON, json={
+        "resourceType": "Parameters", "parameter": [
+            {"name": "source-patient", "valueReference": {"reference": "Patient/p-2"}},
+            {"name": "target-patient", "valueReference": {"reference": "Patient/p-1"}}]}).json()
+    assert _summaries(engine) == {"p-1": "|HIP|", "p-2": None}
+    merge_id = next(p["valueString"] for p in merged["parameter"] if p["name"] == "merge")
+    undone = insured.post("/fhir/Patient/$unmerge", headers=FHIR_JSON, json={
+        "resourceType": "Parameters", "parameter": [{"name": "merge", "valueString": merge_id}]})
+    assert undone.status_code == 200, undone.text
+    assert _summaries(engine) == {"p-1": None, "p-2": "|HIP|"}
+    assert insured.put("/fhir/Patient/p-2", json=patient(id="p-2", gender="other"),
+                       headers=FHIR_JSON).status_code == 200
+    assert _summaries(engine)["p-2"] == "|HIP|"  # a Patient write leaves it alone

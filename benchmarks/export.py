@@ -148,6 +148,13 @@ def patients_held(database_url: str) -> int:
         return int(row[0]) if row else 0
 
 
+def forget_exports(database_url: str) -> None:
+    """Drop the jobs of earlier runs (an interrupted one would be resumed first)."""
+    with psycopg.connect(conninfo(database_url)) as connection:
+        connection.execute("DELETE FROM bulk_export_files")
+        connection.execute("DELETE FROM bulk_export_jobs")
+
+
 def fill(database_url: str, size: int, env: dict[str, str]) -> None:
     """Load patients until the database holds ``size`` (never fewer than it has)."""
     held = patients_held(database_url)
@@ -280,6 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for size in args.sizes:
             fill(args.database_url, size, env)
             patients = patients_held(args.database_url)
+            forget_exports(args.database_url)
+            shutil.rmtree(data_dir / "blobs", ignore_errors=True)
             server = start_server(env, work)
             try:
                 log(f"exporting {patients:,} patients")

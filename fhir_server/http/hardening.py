@@ -25,7 +25,7 @@ CORS_REQUEST_HEADERS = ("Authorization", "Content-Type", "Accept", "If-Match", "
                         "If-None-Exist", "If-Modified-Since", "Prefer", "Range",
                         "X-Request-Id", "X-Security-Context")
 CORS_EXPOSED_HEADERS = ("ETag", "Location", "Content-Location", "Last-Modified",
-                        "X-Request-Id", "Retry-After")
+                        "X-Request-Id", "Retry-After", "X-Progress")
 
 
 def install_hardening(app: FastAPI, settings: Settings, *,

@@ -67,6 +67,10 @@ def beneficiary_of(resource: dict[str, Any]) -> str | None:
     return None
 
 
+SLOT_FREEING = ("cancelled", "entered-in-error")
+"""Coverage statuses that leave the patient's slot free for another policy."""
+
+
 def coverage_repository(engine: AsyncEngine, catalog: SearchCatalog, context: MappingContext,
                         merged_into: MergedInto) -> MappedRepository:
     async def before_write(resource: dict[str, Any]) -> None:
@@ -89,7 +93,7 @@ async def _refuse_taken_slot(engine: AsyncEngine, resource: dict[str, Any]) -> N
     query = (select(table.c.id).where(table.c.patient_id == patient_id,
                                       table.c.coverage_order == order,
                                       table.c.deleted_at.is_(None),
-                                      table.c.status != "entered-in-error")
+                                      table.c.status.notin_(SLOT_FREEING))
              .where(table.c.id != (resource.get("id") or "")).limit(1))
     async with reading(engine) as connection:
         holder = (await connection.execute(query)).scalar()

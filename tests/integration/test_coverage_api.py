@@ -150,3 +150,13 @@ def test_merge_and_undo_move_the_insurance_summary(insured: TestClient, engine: 
     assert insured.put("/fhir/Patient/p-2", json=patient(id="p-2", gender="other"),
                        headers=FHIR_JSON).status_code == 200
     assert _summaries(engine)["p-2"] == "|HIP|"  # a Patient write leaves it alone
+
+
+def test_a_cancelled_coverage_frees_its_slot(insured: TestClient) -> None:
+    old = insured.post("/fhir/Coverage", json=coverage(), headers=FHIR_JSON).json()
+    insured.put(f"/fhir/Coverage/{old['id']}", json=old | {"status": "cancelled"},
+                headers=FHIR_JSON)
+    assert insured.post("/fhir/Coverage", json=coverage(), headers=FHIR_JSON).status_code == 201
+    reactivated = insured.put(f"/fhir/Coverage/{old['id']}", json=old | {"status": "active"},
+                              headers=FHIR_JSON)
+    assert reactivated.status_code == 409

@@ -12,6 +12,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fhir_server.errors import FhirError
+from fhir_server.http.request_limits import client_address
 from fhir_server.http.responses import error_response
 
 PUBLIC_PATHS = frozenset({"/fhir/metadata", "/fhir/.well-known/smart-configuration",
@@ -79,5 +80,4 @@ def rate_limit_key(scope: Scope) -> str:
         return f"client:{client_id}"
     if subject:
         return f"subject:{subject}"
-    client = scope.get("client")
-    return str(client[0]) if client else "unknown"
+    return client_address(scope)

@@ -191,9 +191,8 @@ async def metrics_endpoint(request: Request) -> Response:
     services = request.app.state.services
     if services.settings.metrics_port:
         raise NotFound("Metrics are served on their own port (FHIR_METRICS_PORT), not here")
-    metrics: ServerMetrics = request.app.state.metrics
-    await metrics.refresh(services.engine, now=now())
-    return Response(metrics.exposition(), media_type=CONTENT_TYPE_PLAIN_0_0_4)
+    exposition = await scrape(request.app.state.metrics, services.engine)()
+    return Response(exposition, media_type=CONTENT_TYPE_PLAIN_0_0_4)
 
 
 def scrape(metrics: ServerMetrics, engine: AsyncEngine) -> Callable[[], Awaitable[bytes]]:

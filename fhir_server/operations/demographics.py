@@ -32,6 +32,8 @@ from storage.insurance_summary import types_of
 from storage.tables import patients
 from terminology import systems
 
+GROUPED = ("band", "gender", "race", "ethnicity", "language")
+"""The distributions read straight from the grouped columns (insurance is derived)."""
 AGE_BANDS = ((0, 17), (18, 34), (35, 54), (55, 74), (75, None))
 GENDERS = ("female", "male", "other", "unknown")
 OMB_RACE = {
@@ -98,8 +100,7 @@ async def demographics(engine: AsyncEngine, *, today: date,
                         *last_updated_filters(last_updated))
                  .group_by(*keys))
     counts: dict[str, Counter[str | None]] = {name: Counter() for name in
-                                              ("band", "gender", "race", "ethnicity", "language",
-                                               "insurance", "insuranceType")}
+                                              (*GROUPED, "insurance", "insuranceType")}
     total = 0
     async with engine.connect() as connection, connection.begin():
         if connection.dialect.name == "postgresql":
@@ -110,7 +111,7 @@ async def demographics(engine: AsyncEngine, *, today: date,
         for row in await connection.execute(statement):
             *values, insurance_types, count = row
             total += count
-            for name, value in zip(list(counts)[:5], values, strict=True):
+            for name, value in zip(GROUPED, values, strict=True):
                 counts[name][value] += count
             held = types_of(insurance_types)
             counts["insurance"]["with" if held else "without"] += count

@@ -74,11 +74,6 @@ def _ok(message: str, warnings: list[Issue]) -> dict[str, Any]:
             "issue": [issue.to_json("informational") for issue in issues]}
 
 
-def _refused(error: FhirError) -> dict[str, Any]:
-    outcome: dict[str, Any] = operation_outcome(error)
-    return outcome
-
-
 async def validate(wanted: ValidateRequest, *, resource_type: str, resource_id: str | None,
                    repository: ResourceRepository, engine: AsyncEngine) -> dict[str, Any]:
     """The OperationOutcome of checking ``wanted`` (``repository``: the type's storage)."""
@@ -101,7 +96,7 @@ async def validate(wanted: ValidateRequest, *, resource_type: str, resource_id: 
         if mode in ("create", "update", "delete"):
             await _trial(mode, resource, resource_id, repository, engine)
     except FhirError as error:
-        return _refused(error)
+        return operation_outcome(error)
     described = {None: "general rules", "profile": "general rules", "create": "a create",
                  "update": "an update", "delete": "a delete"}[mode]
     return _ok(f"No issues: the content is acceptable as {described}", warnings)

@@ -12,10 +12,9 @@ from typing import TypeVar
 
 from starlette.requests import Request
 
-from fhir_server.errors import FhirError
 from fhir_server.http.request_base import base_url, services_of
 from fhir_server.interactions.repository import CreatesMany, ResourceRepository
-from fhir_server.security.audit import SERIOUS_FAILURE, SUCCESS, Access, outcome_of
+from fhir_server.security.audit import SUCCESS, Access, failure_of, outcome_of
 from fhir_server.security.auditor import Auditor
 from fhir_server.security.guarded import GuardedManyRepository, GuardedRepository
 from fhir_server.security.policy import AccessPolicy
@@ -149,13 +148,11 @@ async def run_operation(request: Request, operation: str, work: Callable[[], Awa
             return masked
         return result
     except Exception as error:
-        failed = isinstance(error, FhirError) and error.status < 500
+        outcome, detail = failure_of(error)
         resource_type, _, name = operation.partition("/")
-        await auditor.record(Access(
-            subtype=name, resource_type=resource_type, entities=tuple(asked),
-            outcome=outcome_of(error.status) if failed and isinstance(error, FhirError)
-            else SERIOUS_FAILURE,
-            detail=error.message if isinstance(error, FhirError) else "the server failed"))
+        await auditor.record_failure(Access(subtype=name, resource_type=resource_type,
+                                            entities=tuple(asked), outcome=outcome,
+                                            detail=detail))
         raise
 
 

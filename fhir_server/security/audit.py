@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from fhir_server.errors import FhirError
 from fhir_server.security.tokens import Principal
 from mappings.fhir_dates import format_instant
 
@@ -69,6 +70,14 @@ def redacted_query(query: str) -> str:
     like hide nothing)."""
     pairs = parse_qsl(query, keep_blank_values=True)
     return urlencode([(redacted(key), redacted(value)) for key, value in pairs])
+
+
+def failure_of(error: Exception) -> tuple[str, str]:
+    """(outcome, description) of an access that raised ``error``: 4 and the error's message
+    for a refusal (a 4xx FhirError), 8 and no detail for anything else."""
+    if isinstance(error, FhirError) and error.status < 500:
+        return MINOR_FAILURE, error.message
+    return SERIOUS_FAILURE, "the server failed"
 
 
 def outcome_of(status: int) -> str:

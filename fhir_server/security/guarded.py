@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from fhir_server.errors import FhirError, Forbidden
 from fhir_server.interactions.repository import ItemFailed, ResourceRepository
 from fhir_server.search.query import SearchRequest
-from fhir_server.security.audit import MINOR_FAILURE, SERIOUS_FAILURE, Access
+from fhir_server.security.audit import MINOR_FAILURE, Access, failure_of
 from fhir_server.security.auditor import Auditor
 from fhir_server.security.compartment import compartment_clause, patients_of
 from fhir_server.security.policy import AccessPolicy
@@ -26,18 +26,14 @@ PASS_THROUGH = frozenset({"with_data"})
 """Attributes of the wrapped repository that give no access of their own."""
 
 
-def _failure(error: Exception) -> tuple[str, str]:
-    if isinstance(error, FhirError) and error.status < 500:
-        return MINOR_FAILURE, error.message
-    return SERIOUS_FAILURE, "the server failed"
-
-
 class GuardedRepository:
     def __init__(self, inner: ResourceRepository, policy: AccessPolicy,
                  auditor: Auditor) -> None:
         self._inner = inner
         self._policy = policy
         self._auditor = auditor
+        self._reveals_ssn = policy.principal.scopes.reach("Patient", "$reveal-ssn") \
+            is not Reach.NONE
 
     def __getattr__(self, name: str) -> Any:
         if name in PASS_THROUGH:
@@ -52,16 +48,13 @@ class GuardedRepository:
     def search_parameters(self) -> dict[str, SearchParameter]:
         return self._inner.search_parameters
 
-    @property
-    def _reveals_ssn(self) -> bool:
-        return self._policy.principal.scopes.reach("Patient", "$reveal-ssn") is not Reach.NONE
-
     def _shown(self, stored: StoredResource) -> StoredResource:
         """``stored`` as this caller sees it (SSN masked unless they may see it)."""
-        if (stored.resource is None or self._reveals_ssn
-                or stored.resource.get("resourceType") != "Patient"):
+        if stored.resource is None:
             return stored
-        return dataclasses.replace(stored, resource=mask_patient(stored.resource))
+        shown = self._shown_resource(stored.resource)
+        return stored if shown is stored.resource else dataclasses.replace(stored,
+                                                                           resource=shown)
 
     def _shown_resource(self, resource: dict[str, Any]) -> dict[str, Any]:
         if self._reveals_ssn or resource.get("resourceType") != "Patient":
@@ -107,7 +100,7 @@ class GuardedRepository:
                 return result
             result = await work()
         except Exception as error:
-            outcome, detail = _failure(error)
+            outcome, detail = failure_of(error)
             await self._auditor.record_failure(Access(
                 subtype=subtype, resource_type=self.resource_type, entities=entities,
                 outcome=outcome, detail=detail, query=query))

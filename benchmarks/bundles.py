@@ -3,10 +3,13 @@ DocumentReference + Communication entries, next to the raw insert rate of the sa
 rows (the mapping, then COPY into every table in one transaction, no HTTP, no checks).
 
     .venv/bin/python -m benchmarks.bundles --database-url postgresql+psycopg://... \\
-        [--bundles 20] [--size 100] [--clients 1,2,4]
+        [--bundles 20] [--size 100] [--clients 1,2,4] [--server-workers 2] [--server-clients 4]
 
-In-process (ASGI, httpx) on the given database (migrated here; nothing is emptied). Patients
-come from ``benchmarks.synthetic_patients`` (a fresh seed per run, so no identifier repeats).
+First in-process (ASGI, httpx: server and client share one Python process, so one core), then
+against ``fhir-server serve --workers N`` started here (real HTTP on loopback; the client
+process sends Bodies encoded before the clock starts), as a deployment runs it. Both on the
+given database (migrated here; nothing is emptied). Patients come from
+``benchmarks.synthetic_patients`` (a fresh seed per run, so no identifier repeats).
 Target: >= 1,000 Patients/s in transaction Bundles of 100 on PostgreSQL.
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import os
 import random
 import sys
 import tempfile
@@ -26,7 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 
+from benchmarks.processes import Server, free_port, start
 from benchmarks.report import format_table
 from benchmarks.synthetic_patients import batch
 from fhir_server.app import create_app
@@ -40,6 +46,7 @@ from storage.history import HistoryEntry
 from storage.patient_rows import PATIENT_TABLES
 from storage.resource_rows import insert_versions
 
+REPO = Path(__file__).resolve().parent.parent
 HEADERS = {"Content-Type": "application/fhir+json", "Prefer": "return=minimal"}
 TARGET = 1000.0
 PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
@@ -142,15 +149,78 @@ async def measure(database_url: str, bundles: int, size: int,
     return rows
 
 
+def start_server(database_url: str, workers: int, work: Path) -> Server:
+    """``fhir-server serve`` with ``workers`` processes on the database, messaging off."""
+    exe = Path(sys.executable).parent / "fhir-server"
+    env = {**os.environ, "FHIR_DATABASE_URL": database_url, "FHIR_DATA_DIR": str(work),
+           "FHIR_HASH_KEY": "bundles", "FHIR_MESSAGING_WORKER": "false"}
+    port = free_port()
+    server = start("fhir-server", [str(exe), "serve", "--host", "127.0.0.1", "--port", str(port),
+                                   "--workers", str(workers)], env, REPO, work / "server.log",
+                   port)
+    server.wait_ready()
+    return server
+
+
+async def _post_all(base_url: str, bodies: list[bytes], clients: int) -> float:
+    """Seconds to POST every encoded Bundle from ``clients`` concurrent connections."""
+    queue = list(bodies)
+    async with httpx.AsyncClient(base_url=base_url, timeout=900,
+                                 limits=httpx.Limits(max_connections=clients)) as http:
+        async def worker() -> None:
+            while queue:
+                body = queue.pop()
+                response = await http.post("/fhir", content=body, headers=HEADERS)
+                if response.status_code != 200:
+                    raise RuntimeError(response.text[:500])
+
+        await worker_once(http)
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        return time.perf_counter() - started
+
+
+async def worker_once(http: httpx.AsyncClient) -> None:
+    """A warm-up request (connection, the server's first import of everything)."""
+    await http.get("/fhir/metadata")
+
+
+def measure_server(database_url: str, bundles: int, size: int, workers: int,
+                   clients: int) -> list[list[str]]:
+    """Patient Bundles against a real ``fhir-server serve --workers`` process."""
+    seed = random.randrange(1, 1_000_000)
+    warm = [orjson.dumps(patient_bundle(seed, index * size, size)) for index in range(workers * 2)]
+    bodies = [orjson.dumps(patient_bundle(seed + 1, index * size, size))
+              for index in range(bundles)]
+    with tempfile.TemporaryDirectory() as folder:
+        server = start_server(database_url, workers, Path(folder))
+        try:
+            asyncio.run(_post_all(server.url, warm, workers * 2))
+            elapsed = asyncio.run(_post_all(server.url, bodies, clients))
+        finally:
+            server.stop()
+    rate = bundles * size / elapsed
+    return [[f"{size} Patients / transaction, serve --workers {workers}", str(clients),
+             str(bundles * size), f"{elapsed:.2f}", f"{rate:,.0f}",
+             "yes" if rate >= TARGET else "no"]]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--bundles", type=int, default=20)
     parser.add_argument("--size", type=int, default=100)
     parser.add_argument("--clients", default="1,2,4")
+    parser.add_argument("--server-workers", type=int, default=2,
+                        help="workers of the real server measured after the in-process runs "
+                             "(0: skip it)")
+    parser.add_argument("--server-clients", type=int, default=4)
     args = parser.parse_args(argv)
     clients = [int(part) for part in args.clients.split(",") if part.strip()]
     rows = asyncio.run(measure(args.database_url, args.bundles, args.size, clients))
+    if args.server_workers > 0:
+        rows += measure_server(args.database_url, args.bundles, args.size,
+                               args.server_workers, args.server_clients)
     print(format_table(["what", "clients", "resources", "seconds", "resources/s",
                         f">= {TARGET:,.0f}/s?"], rows, left={0}))
     return 0

@@ -20,6 +20,7 @@ from fhir_server.capability import load_capability_statement
 from fhir_server.console.routes import console_routes
 from fhir_server.draining import Draining
 from fhir_server.errors import FhirError, InvalidRequest, MethodNotAllowed, NotFound
+from fhir_server.gc_tuning import tune_garbage_collector
 from fhir_server.http.authentication import AuthenticationMiddleware, rate_limit_key
 from fhir_server.http.bundle_routes import bundle_routes
 from fhir_server.http.compartment_routes import compartment_routes
@@ -133,6 +134,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         stop_exports = asyncio.Event()
         exporting = asyncio.create_task(services.exports.runner.run_forever(stop_exports))
         undo_drain = app.state.draining.install()
+        tune_garbage_collector()
         stop_dispatch = asyncio.Event()
         dispatch = (asyncio.create_task(dispatcher.run_forever(stop_dispatch))
                     if settings.messaging_worker else None)

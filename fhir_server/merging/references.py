@@ -80,22 +80,31 @@ def _is_extension(node: dict[str, Any]) -> bool:
 
 
 def replace_references(node: Any, replacement: Any) -> Any:
-    """A copy of ``node`` with each literal ``replacement(literal)`` answers (not None) put in
-    its place: every ``Reference.reference`` anywhere (extensions and contained resources
-    included) and every ``Attachment.url`` (a ``url`` that is not an extension's).
-    https://hl7.org/fhir/R4/bundle.html#references"""
+    """``node`` with each literal ``replacement(literal)`` answers (not None) put in its place:
+    every ``Reference.reference`` anywhere (extensions and contained resources included) and
+    every ``Attachment.url`` (a ``url`` that is not an extension's).
+    https://hl7.org/fhir/R4/bundle.html#references
+    Copy on write: the parts with nothing replaced are ``node``'s own objects (``node`` itself
+    when nothing is), so a resource without references costs a walk, not a copy."""
     if isinstance(node, dict):
-        changed: dict[str, Any] = {}
+        changed: dict[str, Any] | None = None
         for key, value in node.items():
-            if isinstance(value, str) and (
-                    key == "reference" or (key == "url" and not _is_extension(node))):
+            if isinstance(value, str):
+                if key != "reference" and (key != "url" or _is_extension(node)):
+                    continue
                 found = replacement(value)
-                changed[key] = value if found is None else found
+                new = value if found is None else found
+            elif isinstance(value, (dict, list)):
+                new = replace_references(value, replacement)
             else:
-                changed[key] = replace_references(value, replacement)
-        return changed
+                continue
+            if new is not value:
+                changed = dict(node) if changed is None else changed
+                changed[key] = new
+        return node if changed is None else changed
     if isinstance(node, list):
-        return [replace_references(value, replacement) for value in node]
+        items = [replace_references(value, replacement) for value in node]
+        return node if all(new is old for new, old in zip(items, node)) else items
     return node
 
 

@@ -1,7 +1,13 @@
 """Does a file's signature (its first bytes) agree with its declared media type? Detection by
-the ``filetype`` library; executables never pass, whatever they claim to be."""
+the ``filetype`` library; executables never pass, whatever they claim to be. Plain text has no
+signature: it passes as ``text/plain`` when its first bytes are UTF-8 without control
+characters other than tab, line feed, form feed and carriage return (clinical notes, as EHRs
+such as Synthea send them), once an operator puts text/plain on the allow-list."""
 
 from __future__ import annotations
+
+import codecs
+import re
 
 import filetype
 
@@ -29,6 +35,19 @@ _EXECUTABLES = (
     b"\xca\xfe\xba\xbe", b"\xca\xfe\xba\xbf",  # Mach-O universal (also Java classes)
     b"#!",  # scripts
 )
+
+
+PLAIN_TEXT = "text/plain"
+_CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f]")
+
+
+def _is_plain_text(head: bytes) -> bool:
+    """UTF-8 (a character cut at the end of ``head`` allowed) without control characters."""
+    try:
+        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return False
+    return bool(text) and _CONTROL.search(text) is None
 
 
 def _mpeg_audio_frame(head: bytes) -> bool:
@@ -65,6 +84,8 @@ def signature_matches(declared: str, head: bytes) -> bool:
     media_type = declared.split(";")[0].strip().lower()
     if is_executable(head):
         return False
+    if media_type == PLAIN_TEXT:
+        return detected_type(head) is None and _is_plain_text(head)
     found = detected_type(head)
     if found is None:
         return False

@@ -4,6 +4,7 @@ types not served counted, resumable from its state file. On SQLite and PostgreSQ
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import json
 import shutil
@@ -15,6 +16,8 @@ from sqlalchemy.engine import Engine
 
 from fhir_server.bulk_import import ImportReport, import_path, source_files
 from fhir_server.settings import Settings
+from storage.blobs import BlobStore, blob_store_from_url
+from storage.media_tables import blobs
 from storage.tables import patients
 from tests.conftest import empty_tables
 
@@ -88,6 +91,41 @@ def test_a_bundle_sent_again_by_a_fresh_run_creates_nothing_new(
     report = run(settings, source / "bundle.json", state_path=tmp_path / "two.json")
     assert report.loaded["Patient"] == 1
     assert patient_count(engine) == before == 1
+
+
+def test_synthea_notes_load_whole_once_text_plain_is_allowed(
+        settings: Settings, engine: Engine, shared_data: Path) -> None:
+    """An operator who allows text/plain gets every Synthea clinical note, bytes intact."""
+    empty_tables(engine)
+    smallest = min((shared_data / "synthea" / "bundles").glob("*.json"),
+                   key=lambda path: path.stat().st_size)
+    notes = [base64.b64decode(content["attachment"]["data"])
+             for entry in json.loads(smallest.read_text())["entry"]
+             for content in entry["resource"].get("content", [])
+             if "data" in content["attachment"]]
+    allowing = settings.model_copy(update={
+        "allowed_media_types": settings.allowed_media_types + ",text/plain"})
+    report = run(allowing, smallest)
+    assert report.loaded["DocumentReference"] == len(notes) > 0
+    assert not report.failed
+    with engine.connect() as connection:
+        stored = connection.execute(select(func.count()).select_from(blobs)).scalar_one()
+    assert stored == len(set(notes))
+    assert _stored_bytes(allowing, engine) == set(notes)
+
+
+def _stored_bytes(settings: Settings, engine: Engine) -> set[bytes]:
+    with engine.connect() as connection:
+        keys = [row[0] for row in connection.execute(select(blobs.c.sha256))]
+    store = blob_store_from_url(settings.blob_url, data_dir=settings.data_dir)
+    return {asyncio.run(_read_all(store, key)) for key in keys}
+
+
+async def _read_all(store: BlobStore, key: str) -> bytes:
+    try:
+        return b"".join([chunk async for chunk in store.open(key)])
+    finally:
+        await store.close()
 
 
 def test_source_files_of_a_folder(source: Path) -> None:

@@ -81,3 +81,20 @@ def test_detected_type_normalises_container_families(head: bytes, expected: str)
 def test_sync_bits_alone_are_not_mpeg_audio(head: bytes) -> None:
     assert detected_type(head) != "audio/mpeg"
     assert not signature_matches("audio/mpeg", head)
+
+
+@pytest.mark.parametrize("head", [
+    b"Clinical note: patient seen for follow-up.\r\n\tBP 120/80\n",
+    "Señora Núñez, revisión\n".encode(),
+    "cut in the middle of a character: \u00e9".encode()[:-1],  # a head may end mid-character
+])
+def test_utf8_text_is_plain_text(head: bytes) -> None:
+    assert signature_matches("text/plain; charset=utf-8", head)
+
+
+@pytest.mark.parametrize("head", [
+    HEADERS["application/pdf"], HEADERS["image/png"], b"text\x00with a NUL",
+    b"\xff\xfe n\x00o\x00t\x00 UTF-8", b"escape \x1b[31m sequences", b"", *EXECUTABLES,
+])
+def test_binary_or_control_bytes_are_not_plain_text(head: bytes) -> None:
+    assert not signature_matches("text/plain", head)

@@ -56,7 +56,7 @@ COVERAGE_SEARCH: dict[str, SearchParameter] = {
     "class-type": SearchParameter("token", TokenRows(), None, "Coverage.class.type"),
     "class-value": _string("class", "Coverage.class.value (the group number is one)"),
     "dependent": _string("dependent", "Coverage.dependent"),
-    "identifier": SearchParameter("token", TokenRows(), None,
+    "identifier": SearchParameter("token", TokenRows(of_type=True), None,
                                   f"Coverage.identifier (the policy number: {POLICY_SYSTEM})"),
     "patient": _reference(("Patient",), "Coverage.beneficiary"),
     "payor": _reference(PAYOR_TYPES, "Coverage.payor"),
@@ -103,13 +103,23 @@ def _columns(resource: dict[str, Any]) -> dict[str, Any]:
                          for coding in (item.get("type") or {}).get("coding") or [])), None)
     type_code = next((coding.get("code") for coding in
                       (resource.get("type") or {}).get("coding") or []), None)
-    class_values = [item.get("value") for item in classes]
-    dependent = resource.get("dependent")
     return {
         "patient_id": beneficiary.group(1) if beneficiary else None,
         "insurance_type": SLOTS.get(resource.get("order")),  # type: ignore[arg-type]
         "provider_name": payors[0] if payors else None,
         "policy_number": policy, "group_number": group, "type_code": type_code,
+        **search_haystacks(resource),
+    }
+
+
+def search_haystacks(resource: dict[str, Any]) -> dict[str, str | None]:
+    """The string parameters' haystack columns (payor-name, class-value, dependent)."""
+    payors = [str(payor.get("display")) for payor in listed(resource.get("payor"))
+              if isinstance(payor, dict) and payor.get("display")]
+    class_values = [item.get("value") for item in listed(resource.get("class"))
+                    if isinstance(item, dict)]
+    dependent = resource.get("dependent")
+    return {
         "payor_search": haystack(payors, normalised=True),
         "payor_exact": haystack(payors, normalised=False),
         "class_search": haystack(class_values, normalised=True),

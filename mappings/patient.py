@@ -38,6 +38,7 @@ from mappings.patient_demographics import (
     rebuild_demographics,
 )
 from mappings.patient_search import search_columns, search_reference_rows, search_token_rows
+from mappings.search_rows import type_codings
 from storage.crypto import FieldCipher
 from storage.row_set import RowSet
 from terminology import systems
@@ -188,6 +189,7 @@ def resource_to_rows(
         main=main,
         children={
             "identifiers": identifier_rows,
+            "identifier_types": _identifier_type_rows(identifiers),
             "names": name_rows,
             "telecoms": telecom_rows,
             "addresses": address_rows,
@@ -217,9 +219,6 @@ def _identifier_row(
     }
     for key in ("system", "value"):
         _check_indexed_length(element.get(key), f"Patient.identifier[{position}].{key}", issues)
-    coding = ((element.get("type") or {}).get("coding") or [{}])[0]
-    row["type_system"] = coding.get("system")
-    row["type_code"] = coding.get("code")
     value = element.get("value")
     if element.get("system") == SSN_SYSTEM and value is not None:
         match = SSN_PATTERN.match(value)
@@ -235,6 +234,14 @@ def _identifier_row(
         row["value_ciphertext"] = context.cipher.encrypt(value)
         row["value_hash"] = context.cipher.search_hash(value)
     return row
+
+
+def _identifier_type_rows(identifiers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per coding of each identifier's type (``identifier:of-type``)."""
+    rows = [{"identifier_position": position, "system": system, "code": code}
+            for position, element in enumerate(identifiers)
+            for system, code in type_codings(element)]
+    return [row | {"position": position} for position, row in enumerate(rows)]
 
 
 def _check_indexed_length(value: Any, path: str, issues: list[Issue]) -> None:

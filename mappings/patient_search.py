@@ -29,11 +29,14 @@ from mappings.search_backing import (
 from mappings.search_rows import ReferenceRows as ReferenceRowBuilder
 from mappings.search_rows import TokenRows as TokenRowBuilder
 from mappings.search_text import haystack, normalise
-from storage.tables import HAYSTACKS
+from storage.tables import HAYSTACKS, NAME_SORTS
 
 GENDER_SYSTEM = "http://hl7.org/fhir/administrative-gender"
 ADDRESS_USE_SYSTEM = "http://hl7.org/fhir/address-use"
 ADDRESS_FIELDS = ("text", "city", "district", "state", "postalCode", "country")
+
+
+_SORTED_BY = "_sort by the normalised (first usual or official, else first) name's"
 
 
 def _string(column: str, sort: str | None = None, doc: str = "") -> SearchParameter:
@@ -68,21 +71,23 @@ PATIENT_SEARCH: dict[str, SearchParameter] = {
                                 "Patient.deceased[x] present and not false"),
     "email": SearchParameter("token", TelecomRows("email"), "email",
                              "Patient.telecom where system = email"),
-    "family": _string("family", "family_name", "Patient.name.family"),
+    "family": _string("family", "family_sort", f"Patient.name.family; {_SORTED_BY} family"),
     "gender": SearchParameter("token", CodeColumn("gender", GENDER_SYSTEM), "gender",
                               "Patient.gender"),
     "general-practitioner": SearchParameter(
         "reference", ReferenceRows(("Organization", "Practitioner", "PractitionerRole")), None,
         "Patient.generalPractitioner"),
-    "given": _string("given", "given_name", "Patient.name.given"),
+    "given": _string("given", "given_sort", f"Patient.name.given; {_SORTED_BY} given names"),
     "identifier": SearchParameter("token", IdentifierRows(), None,
-                                  "Patient.identifier; SSNs match through their keyed hash"),
+                                  "Patient.identifier; SSNs match through their keyed hash; "
+                                  ":of-type matches any coding of the identifier's type"),
     "language": SearchParameter("token", TokenRows(), "preferred_language",
                                 "Patient.communication.language"),
     "link": SearchParameter("reference", ReferenceRows(("Patient", "RelatedPerson")), None,
                             "Patient.link.other"),
-    "name": _string("name", "legal_name",
-                    "Any part of a name: text, family, given, prefix, suffix"),
+    "name": _string("name", "name_sort",
+                    "Any part of a name: text, family, given, prefix, suffix; "
+                    f"{_SORTED_BY} family then given names (else the text)"),
     "organization": SearchParameter("reference", ReferenceRows(("Organization",)), None,
                                     "Patient.managingOrganization"),
     "phone": SearchParameter("token", TelecomRows("phone"), "primary_phone",
@@ -100,8 +105,9 @@ PATIENT_SEARCH: dict[str, SearchParameter] = {
 
 SEARCH_ONLY = frozenset({
     *(f"{name}_{kind}" for name in HAYSTACKS for kind in ("search", "exact")),
+    *(f"{name}_sort" for name in NAME_SORTS),
     "phonetic_search", "birth_date_end", "death_low", "death_high", "tokens", "references",
-    "match_keys",
+    "match_keys", "identifier_types",
 })
 """Columns and child rows that only serve search: derived, so left out of history snapshots."""
 
@@ -127,16 +133,36 @@ def search_columns(resource: dict[str, Any]) -> dict[str, Any]:
     put("address_postalcode", [address.get("postalCode") for address in addresses])
     put("address_country", [address.get("country") for address in addresses])
     columns["phonetic_search"] = haystack(
-        [phonetic_code(part) for part in [*families, *givens] if isinstance(part, str)],
-        normalised=True)
+        [phonetic_code(word) for part in [*families, *givens] if isinstance(part, str)
+         for word in normalise(part).split()], normalised=True)
+    columns |= sort_columns(names)
     columns["birth_date_end"] = _birth_date_end(resource.get("birthDate"))
     columns["death_low"], columns["death_high"] = _death_range(resource.get("deceasedDateTime"))
     return columns
 
 
 def phonetic_code(text: str) -> str:
-    """Metaphone of the unaccented text (``Smyth`` and ``Smith`` give ``SM0``)."""
+    """Metaphone of the normalised text (``Smyth`` and ``Smith`` give ``SM0``)."""
     return str(jellyfish.metaphone(normalise(text)))
+
+
+def sort_name(names: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The name ``_sort`` orders by: the first ``usual`` or ``official`` name, else the first
+    name (R4 leaves the choice among repeating values to the server)."""
+    chosen = next((name for name in names if name.get("use") in ("usual", "official")), None)
+    return chosen or (names[0] if names else None)
+
+
+def sort_columns(names: list[dict[str, Any]]) -> dict[str, str | None]:
+    """``family_sort``, ``given_sort`` and ``name_sort`` (family then given, else the text):
+    normalised, so case, accents and punctuation do not change the order."""
+    chosen = sort_name(names) or {}
+    family = normalise(str(chosen.get("family") or ""))
+    given = normalise(" ".join(str(part) for part in chosen.get("given") or [] if part))
+    name = " ".join(part for part in (family, given) if part) or normalise(
+        str(chosen.get("text") or ""))
+    return {"family_sort": family or None, "given_sort": given or None,
+            "name_sort": name or None}
 
 
 def search_token_rows(resource: dict[str, Any]) -> list[dict[str, Any]]:

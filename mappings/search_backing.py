@@ -41,7 +41,8 @@ class StatusFlag:
 
 @dataclass(frozen=True)
 class IdentifierRows:
-    """``identifier``: the identifier child table (system, value, keyed hash, type)."""
+    """``identifier``: the identifier child table (system, value, keyed hash) and, for
+    ``:of-type``, the table of its type codings (one row per coding)."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,11 @@ class TelecomRows:
 
 @dataclass(frozen=True)
 class TokenRows:
-    """A token stored as rows (param, system, code, text) of the token child table."""
+    """A token stored as rows (param, system, code, text) of the token child table;
+    ``of_type``: an Identifier parameter, whose ``:of-type`` values are rows too
+    (``search_rows.TokenRows.identifier``)."""
+
+    of_type: bool = False
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from mappings.search_text import normalise
+from mappings.search_text import fold
 
 
 def split_reference(literal: str) -> tuple[str | None, str | None]:
@@ -30,7 +30,7 @@ class TokenRows:
         if code is None and text is None:
             return
         self.rows.append({"position": len(self.rows), "param": param, "system": system,
-                          "code": code, "text_norm": normalise(text) if text else None})
+                          "code": code, "text_norm": fold(text) if text else None})
 
     def code(self, param: str, value: Any, system: str | None = None) -> None:
         if isinstance(value, str) and value:
@@ -53,10 +53,16 @@ class TokenRows:
                 self.add(param, None, None, concept["text"])
 
     def identifier(self, param: str, identifiers: Iterable[dict[str, Any] | None]) -> None:
-        for identifier in identifiers:
-            if identifier:
-                type_text = (identifier.get("type") or {}).get("text")
-                self.add(param, identifier.get("system"), identifier.get("value"), type_text)
+        """A row per Identifier, and one per coding of its type under ``param:of-type``."""
+        present = [identifier for identifier in identifiers if identifier]
+        for identifier in present:
+            type_text = (identifier.get("type") or {}).get("text")
+            self.add(param, identifier.get("system"), identifier.get("value"), type_text)
+        for identifier in present:
+            if identifier.get("value") is not None:
+                for coding in type_codings(identifier):
+                    self.add(of_type_param(param), of_type_system(*coding),
+                             identifier["value"])
 
     def meta(self, resource: dict[str, Any]) -> None:
         """``_tag``, ``_security``, ``_profile`` and ``_source`` from ``meta``."""
@@ -91,6 +97,24 @@ class ReferenceRows:
     def each(self, param: str, references: Iterable[dict[str, Any] | None]) -> None:
         for reference in references:
             self.add(param, reference)
+
+
+def type_codings(identifier: dict[str, Any]) -> list[tuple[str, str]]:
+    """(system, code) of each coding of an Identifier's type that has both."""
+    codings = (identifier.get("type") or {}).get("coding") or []
+    return [(coding["system"], coding["code"]) for coding in codings
+            if isinstance(coding, dict) and coding.get("system") and coding.get("code")]
+
+
+def of_type_param(param: str) -> str:
+    """The token-row parameter of ``param:of-type`` values."""
+    return f"{param}:of-type"
+
+
+def of_type_system(type_system: str, type_code: str) -> str:
+    """An ``:of-type`` row's ``system``: the type coding as the query writes it
+    (``type-system|type-code``); its ``code`` is the identifier's value."""
+    return f"{type_system}|{type_code}"
 
 
 def listed(value: Any) -> list[Any]:

@@ -1,21 +1,38 @@
-"""Text normalisation for string search: case- and accent-insensitive, field-delimited haystacks.
+"""Text normalisation for string search: case-, accent- and punctuation-insensitive,
+field-delimited haystacks. https://hl7.org/fhir/R4/search.html#string ("insensitive to casing
+and included combining characters ... Punctuation and non-significant whitespace ... should
+also be ignored").
 
 A string search parameter of a resource is stored as one "haystack" text per resource, its
-fields joined by ``|`` (``|ana|lucia|rivera|``), once normalised and once exact. Starts-with on
-any field is then ``LIKE '%|riv%'``; exact is ``LIKE '%|Rivera|%'``; contains is
-``LIKE '%ive%'``. On PostgreSQL trigram indexes (pg_trgm) serve these patterns.
+fields joined by ``|``, once normalised and once exact. In the normalised haystack every word
+of a field starts after a ``|`` too (``García-López`` and ``Ana`` give ``|garcia |lopez|ana|``),
+so starts-with on any field or on any word of a field is one pattern: ``LIKE '%|lop%'``;
+a query of several words is written the same way (``garcia lo`` -> ``'%|garcia |lo%'``).
+Exact is ``LIKE '%|García-López|%'`` on the exact haystack; contains is ``LIKE '%rcia |lo%'``.
+On PostgreSQL trigram indexes (pg_trgm) serve these patterns.
+
+Normalising: lower case without accents or marks; apostrophes dropped (``O'Brien`` ->
+``obrien``: one word); any other punctuation or symbol is a space between words
+(``García-López`` -> ``garcia lopez``); runs of spaces are one space.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable
 
 SEPARATOR = "|"
+WORD = " " + SEPARATOR
+"""Between the words of one normalised field."""
+APOSTROPHES = "'\u2018\u2019\u02bc\u02bb\u0060\u00b4\u2032\uff07"
+"""Dropped, not spaced: they join a name's parts (O'Brien, D\u2019Angelo, N'Diaye)."""
+_APOSTROPHE = re.compile(f"[{re.escape(APOSTROPHES)}]")
 
 
-def normalise(text: str) -> str:
-    """Lower case without accents or marks (``Muñoz`` -> ``munoz``); separators become spaces."""
+def fold(text: str) -> str:
+    """Lower case without accents or marks (``Muñoz`` -> ``munoz``); separators become spaces.
+    Token ``:text`` values are stored so."""
     if text.isascii():
         return text.lower().replace(SEPARATOR, " ")
     decomposed = unicodedata.normalize("NFKD", text)
@@ -23,14 +40,29 @@ def normalise(text: str) -> str:
     return stripped.casefold().replace(SEPARATOR, " ")
 
 
+def normalise(text: str) -> str:
+    """``fold`` without punctuation: ``O'Brien`` -> ``obrien``, ``García-López`` ->
+    ``garcia lopez``, ``Smith, Anna`` -> ``smith anna``; "" when nothing searchable is left."""
+    folded = _APOSTROPHE.sub("", fold(text))
+    spaced = "".join(char if char.isalnum() else " " for char in folded)
+    return " ".join(spaced.split())
+
+
+def needle(text: str) -> str:
+    """A query value as its words stand in a normalised haystack ("" when nothing is left)."""
+    return normalise(text).replace(" ", WORD)
+
+
 def exact(text: str) -> str:
     return text.replace(SEPARATOR, " ")
 
 
 def haystack(fields: Iterable[str | None], *, normalised: bool) -> str | None:
-    """``|field|field|`` of the non-empty fields, or None when there are none."""
-    convert = normalise if normalised else exact
+    """``|field|field|`` of the non-empty fields (normalised: each word starting after a
+    ``|``), or None when there are none."""
+    convert = needle if normalised else exact
     parts = [convert(field) for field in fields if isinstance(field, str) and field.strip()]
+    parts = [part for part in parts if part]
     if not parts:
         return None
     return SEPARATOR + SEPARATOR.join(parts) + SEPARATOR

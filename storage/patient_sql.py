@@ -16,8 +16,10 @@ from mappings.patient_search import SEARCH_ONLY
 from storage.row_set import RowSet
 from storage.tables import PATIENT_CHILD_TABLES, patients
 
-READ_CHILD_KEYS = tuple(key for key in PATIENT_CHILD_TABLES if key != "match_keys")
-"""Child tables a read loads: all but the matching keys (written, never read back)."""
+WRITE_ONLY_KEYS = frozenset({"match_keys", "identifier_types"})
+"""Child tables written, never read back: the matching keys, the identifier type codings."""
+READ_CHILD_KEYS = tuple(key for key in PATIENT_CHILD_TABLES if key not in WRITE_ONLY_KEYS)
+"""Child tables a read loads."""
 SEARCH_ROW_KEYS = ("tokens", "references")
 """Child tables that only serve search; they come last in ``READ_CHILD_KEYS``."""
 KEPT_BY_OTHERS = frozenset({"insurance_types"})

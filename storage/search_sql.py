@@ -51,7 +51,8 @@ from mappings.search_backing import (
     TelecomRows,
     TokenRows,
 )
-from mappings.search_text import SEPARATOR, escape_like, normalise
+from mappings.search_rows import of_type_param, of_type_system
+from mappings.search_text import SEPARATOR, escape_like, fold, needle, normalise
 from storage.crypto import FieldCipher
 from terminology import systems
 
@@ -157,19 +158,28 @@ class SearchSql:
     # ------------------------------------------------------------------ string
 
     def _string(self, backing: Haystack, value: StringValue, modifier: str | None) -> Condition:
-        if backing.phonetic:
-            code = normalise(phonetic_code(value.text))
-            return self.main.c[backing.normalised].like(
-                f"%{SEPARATOR}{escape_like(code)}{SEPARATOR}%", escape="\\")
+        """Starts-with on any field or word of a field, ``:contains``, ``:exact``; both sides
+        normalised alike (``mappings.search_text``). A value with nothing searchable left
+        (``name=-``) matches nothing."""
+        column = self.main.c[backing.normalised]
+        if backing.phonetic:  # every word of the value sounds like a word of a name
+            codes = [needle(phonetic_code(word)) for word in normalise(value.text).split()]
+            if not codes:
+                return false()
+            return and_(*(column.like(f"%{SEPARATOR}{escape_like(code)}{SEPARATOR}%",
+                                      escape="\\") for code in codes))
         if modifier == "exact":
-            column = self.main.c[backing.exact]
-            needle = f"{SEPARATOR}{value.text}{SEPARATOR}"
+            exact = self.main.c[backing.exact]
+            field = f"{SEPARATOR}{value.text}{SEPARATOR}"
             # LIKE narrows (and uses indexes); the case-sensitive position check decides
-            return and_(column.like(f"%{escape_like(needle)}%", escape="\\"),
-                        position_of(column, needle) > 0)
-        text = escape_like(normalise(value.text))
+            return and_(exact.like(f"%{escape_like(field)}%", escape="\\"),
+                        position_of(exact, field) > 0)
+        text = needle(value.text)
+        if not text:
+            return false()
+        text = escape_like(text)
         pattern = f"%{text}%" if modifier == "contains" else f"%{SEPARATOR}{text}%"
-        return self.main.c[backing.normalised].like(pattern, escape="\\")
+        return column.like(pattern, escape="\\")
 
     # ------------------------------------------------------------------- token
 
@@ -201,9 +211,14 @@ class SearchSql:
             return self._child("telecoms", self._telecom(backing, value))
         assert isinstance(backing, TokenRows)
         table = self.children["tokens"]
+        if isinstance(value, TypedIdentifierValue):  # :of-type, see search_rows.identifier
+            return self._child("tokens", and_(
+                table.c.param == of_type_param(clause.name),
+                table.c.system == of_type_system(value.type_system, value.type_code),
+                table.c.code == value.value))
         if isinstance(value, StringValue):  # :text
             match: Condition = table.c.text_norm.like(
-                f"{escape_like(normalise(value.text))}%", escape="\\")
+                f"{escape_like(fold(value.text))}%", escape="\\")
         else:
             assert isinstance(value, TokenValue)
             match = self._system_code(table.c.system, table.c.code, value)
@@ -234,10 +249,12 @@ class SearchSql:
 
     def _identifier(self, value: SearchValue) -> Condition:
         table = self.children["identifiers"]
-        if isinstance(value, TypedIdentifierValue):
-            return and_(table.c.type_system == value.type_system,
-                        table.c.type_code == value.type_code,
-                        self._identifier_value(table, value.value, None))
+        if isinstance(value, TypedIdentifierValue):  # any coding of the identifier's type
+            types = self.children["identifier_types"]
+            return and_(self._identifier_value(table, value.value, None), exists().where(
+                types.c[self.owner] == table.c[self.owner],
+                types.c.identifier_position == table.c.position,
+                types.c.system == value.type_system, types.c.code == value.type_code))
         assert isinstance(value, TokenValue)
         conditions: list[Condition] = []
         if value.system == "":

@@ -68,6 +68,13 @@ def _partial_index(name: str, column_name: str) -> Index:
     return Index(name, column_name, postgresql_where=condition, sqlite_where=condition)
 
 
+SORT_TEXT = Text().with_variant(Text(collation="C"), "postgresql")
+"""Normalised sort keys: code point order on PostgreSQL as on SQLite (whatever the database's
+collation), so a sort gives the same order on both."""
+
+NAME_SORTS = ("family", "given", "name")
+"""``_sort`` keys of the name parameters: ``<name>_sort`` columns of normalised text."""
+
 HAYSTACKS = ("name", "family", "given", "address", "address_city", "address_state",
              "address_postalcode", "address_country")
 """String search parameters stored as normalised and exact ``|field|`` haystack columns."""
@@ -113,6 +120,7 @@ patients = Table(
     *(Column(f"{name}_{kind}", Text)
       for name in HAYSTACKS for kind in ("search", "exact")),
     Column("phonetic_search", Text),
+    *(Column(f"{name}_sort", SORT_TEXT) for name in NAME_SORTS),
     Column("birth_date_end", Date),
     Column("death_low", UtcDateTime()),
     Column("death_high", UtcDateTime()),
@@ -120,6 +128,7 @@ patients = Table(
     Index("ix_patients_birth_date", "birth_date", "birth_date_end"),
     _partial_index("ix_patients_ssn_hash", "ssn_hash"),
     Index("ix_patients_last_updated", "last_updated"),
+    Index("ix_patients_family_sort", "family_sort", "given_sort", "id"),
 )
 
 
@@ -142,12 +151,22 @@ patient_identifiers = Table(
     Column("value", Text),
     Column("value_hash", String(64)),
     Column("value_ciphertext", Text),
-    Column("type_system", Text),
-    Column("type_code", Text),
     Column("extra", Text),
     Index("ix_patient_identifiers_value_system", "value", "system"),
     _partial_index("ix_patient_identifiers_value_hash", "value_hash"),
 )
+
+patient_identifier_types = Table(
+    "patient_identifier_types",
+    metadata,
+    _child_fk(),
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("identifier_position", Integer, nullable=False),
+    Column("system", Text, nullable=False),
+    Column("code", Text, nullable=False),
+)
+"""Each coding (system and code) of each identifier's type, for ``identifier:of-type``;
+derived on write, never read back (the type itself stays in the identifier's ``extra``)."""
 
 patient_names = Table(
     "patient_names",
@@ -259,6 +278,7 @@ resource_history = Table(
 
 PATIENT_CHILD_TABLES: dict[str, Table] = {
     "identifiers": patient_identifiers,
+    "identifier_types": patient_identifier_types,
     "names": patient_names,
     "telecoms": patient_telecoms,
     "addresses": patient_addresses,

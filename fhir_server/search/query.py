@@ -235,7 +235,8 @@ def _clause(
     allowed = MODIFIERS[parameter.type]
     if parameter.type == "token" and not isinstance(parameter.backing, TokenRows):
         allowed = allowed - {"text"}  # only token rows keep a display text
-    if isinstance(parameter.backing, IdentifierRows):
+    backing = parameter.backing
+    if isinstance(backing, IdentifierRows) or (isinstance(backing, TokenRows) and backing.of_type):
         allowed = allowed | {"of-type"}
     if parameter.type == "reference" and modifier and modifier[:1].isupper():
         allowed = allowed | {modifier}

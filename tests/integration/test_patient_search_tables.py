@@ -117,7 +117,8 @@ PATIENTS: dict[str, dict[str, Any]] = {
                                 {"reference": "PractitionerRole/role1"}],
     },
     "p07": {
-        "identifier": [{"system": SSN, "value": "987654321"},
+        "identifier": [{"system": SSN, "value": "987654321",
+                        "type": {"coding": [{"system": V2_0203, "code": "SS"}]}},
                        {"system": HOSPITAL, "value": "H-1003"}],
         "active": True,
         "name": [{"use": "official", "family": "Müller", "given": ["Maria"]}],
@@ -204,8 +205,9 @@ LIVE = frozenset(PATIENTS) - DELETED
 Case = tuple[str, str]
 
 # ------------------------------------------------------------------------------------ string
-# Default: the field equals or starts with the value, case and accents ignored; :exact the
-# whole field, case and accents kept; :contains anywhere in the field. Each part of a name or
+# Default: the field, or a word of it, equals or starts with the value, case, accents and
+# punctuation ignored (apostrophes dropped, other punctuation a word break); :exact the whole
+# field, case and accents kept; :contains anywhere in the field. Each part of a name or
 # address (text, family, given, prefix, suffix; line, city, ...) is a field of its own.
 
 STRING_CASES: list[Case] = [
@@ -213,11 +215,11 @@ STRING_CASES: list[Case] = [
     ("name=MUÑOZ", "p01"),
     ("name=jose", "p01"),
     ("name=josé maría", "p01"),
-    ("name=maria", "p07"),  # p01's given part is "José María": it starts with José
+    ("name=maria", "p01 p07"),  # p01's given part "José María": María is a word of it
     ("name=pepe", "p01"),  # a second HumanName
     ("name=sr", "p01"),  # prefix
     ("name=dr", "p02 p11"),  # prefixes "Dr." and "Dra."
-    ("name=dr.", "p02"),
+    ("name=dr.", "p02 p11"),  # the full stop is punctuation: dr. is dr
     ("name=mdb", "p02"),  # suffix
     ("name=prof", "p02"),  # prefix and name.text
     ("name=hans", "p02"),
@@ -229,7 +231,7 @@ STRING_CASES: list[Case] = [
     ("name=smith\\, anna", "p03"),  # escaped comma: one value, p03's name.text
     ("name=smith,anna", "p03 p09"),  # OR of smith* and anna*
     ("name=baby", "p13"),
-    ("name=doe", "p14"),  # p13's text "Baby Doe" starts with Baby
+    ("name=doe", "p13 p14"),  # p13's text "Baby Doe": Doe is a word of it
     ("name=smith&name=john", "p09"),  # AND
     ("name:contains=ohn", "p09"),
     ("name:contains=maria", "p01 p07"),
@@ -251,6 +253,20 @@ STRING_CASES: list[Case] = [
     ("family=garcia", "p11"),  # official García-López and maiden García
     ("family=garcía-l", "p11"),
     ("family=o'b", "p05"),
+    ("family=obrien", "p05"),  # O'Brien: the apostrophe is dropped, not a word break
+    ("family=o'brien", "p05"),
+    ("family=O’Brien", "p05"),  # a typographic apostrophe too
+    ("family=brien", ""),
+    ("family=o brien", ""),
+    ("family=lopez", "p11"),  # García-López: the hyphen breaks words
+    ("family=garcia-lopez", "p11"),
+    ("family=garcia lopez", "p11"),
+    ("family=GARCÍA LÓP", "p11"),
+    ("family=garcialopez", ""),
+    ("family=-", ""),  # nothing searchable is left: nothing matches
+    ("family:exact=García-López", "p11"),
+    ("family:exact=García López", ""),
+    ("family:contains=ía-ló", "p11"),
     ("family=chen", "p06"),
     ("family=sm", "p03 p04 p09"),
     ("family=smith,smyth", "p03 p04 p09"),
@@ -262,14 +278,18 @@ STRING_CASES: list[Case] = [
     ("family:exact=Müller", "p07"),
     ("family:contains=lopez", "p11"),
     ("family:contains=ll", "p02 p07"),
-    ("family:contains=o'", "p05"),
+    ("family:contains=o'b", "p05"),
+    ("family:contains=o'", "p01 p05 p08 p11 p14"),  # the apostrophe is ignored: o
     ("family:missing=true", "p10 p13"),  # p13 has a name without family
     ("given=jose", "p01"),
-    ("given=maria", "p07"),
+    ("given=maria", "p01 p07"),
     ("given:contains=maria", "p01 p07"),
     ("given=josé mar", "p01"),
     ("given=hans", "p02"),
-    ("given=jurgen", ""),  # the part is "Hans-Jürgen"
+    ("given=jurgen", "p02"),  # the part is "Hans-Jürgen": the hyphen breaks words
+    ("given=hans-jurgen", "p02"),
+    ("given=hans jurgen", "p02"),
+    ("given=hansjurgen", ""),
     ("given=þór", "p08"),
     ("given=olafur", "p08"),
     ("given=zoe", "p05"),
@@ -297,7 +317,8 @@ STRING_CASES: list[Case] = [
     ("address-city:exact=Reykjavík", "p08"),
     ("address-city:exact=Reykjavik", ""),
     ("address-city=new", "p11"),
-    ("address-city=york", ""),
+    ("address-city=york", "p11"),  # a word of "New York"
+    ("address-city=ork", ""),
     ("address-city:contains=york", "p11"),
     ("address-city=berlin,dublin", "p02 p05"),
     ("address-city=ludenscheid", "p02"),
@@ -319,7 +340,7 @@ STRING_CASES: list[Case] = [
     ("phonetic=Smyth", "p03 p04 p09"),
     ("phonetic=Smith", "p03 p04 p09"),
     ("phonetic=Johnson", "p08"),  # Jónsson
-    ("phonetic=Mueller", "p07"),  # Müller
+    ("phonetic=Mueller", "p02 p07"),  # Müller, and the first word of Müller-Lüdenscheidt
     ("phonetic=Jon", "p04 p09 p14"),  # Jon, John, Jane
     ("phonetic=Zoe", "p05"),
     ("phonetic:missing=true", "p10"),
@@ -373,6 +394,15 @@ TOKEN_CASES: list[Case] = [
     (f"identifier:of-type={V2_0203}|MR|H-1003", ""),  # that identifier has no type
     (f"identifier:of-type={V2_0203}|NI|A123456780", "p02"),
     (f"identifier:of-type={V2_0203}|MR|A123456780", ""),
+    # any coding of the type: p02's second coding
+    ("identifier:of-type=http://example.org/identifier-type|kvnr|A123456780", "p02"),
+    ("identifier:of-type=http://example.org/identifier-type|NI|A123456780", ""),
+    (f"identifier:of-type={V2_0203}|kvnr|A123456780", ""),
+    (f"identifier:of-type={V2_0203}|SS|987-65-4321", "p07"),  # an SSN: by its keyed hash
+    (f"identifier:of-type={V2_0203}|SS|987654321", "p07"),
+    (f"identifier:of-type={V2_0203}|SS|123-45-6789", ""),  # p01's SSN has no type
+    (f"identifier:of-type={V2_0203}|MR|H-1001,{V2_0203}|NI|A123456780", "p01 p02"),
+    (f"identifier:of-type={V2_0203}|MR|H-1001&identifier={SSN}|", "p01"),
     # ContactPoint: value only; the server compares phone numbers in E.164 and emails
     # without case (ContactPoint.value is a string; R4 leaves ContactPoint matching to it)
     ("phone=6174952000", "p01 p03 p14"),

@@ -1,0 +1,97 @@
+"""Migration 0014 back-fills what rows written before it lack: every identifier type coding,
+``:of-type`` token rows, the punctuation-free haystacks and the name sort keys. Rows are written
+as 0013 left them, then the database is upgraded; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine, make_url
+
+from storage.database import sync_url
+from storage.migrate import alembic_config
+
+OLD_ROWS = [
+    ("INSERT INTO patients (id, version_id, last_updated, status, family_name, family_search,"
+    " family_exact, name_search) VALUES ('p1', 1, '2024-01-01 00:00:00', 'active', 'O''Brien',"
+    " '|o''brien|', '|O''Brien|', '|o''brien|seán|')"),
+    ("INSERT INTO patient_names (patient_id, position, use, family, given) VALUES"
+    " ('p1', 0, 'nickname', 'García-López', NULL),"
+    " ('p1', 1, 'official', 'O''Brien', '[\"Seán\"]')"),
+    ("INSERT INTO patient_identifiers (patient_id, position, system, value, type_system,"
+    " type_code, extra) VALUES ('p1', 0, 'urn:x', 'A-1', 'urn:t', 'a',"
+    " '{\"type\": {\"coding\": [{\"system\": \"urn:t\", \"code\": \"a\"},"
+    " {\"system\": \"urn:t\", \"code\": \"b\"}]}}')"),
+    ("INSERT INTO notification_requests (id, version_id, last_updated, status, remainder) VALUES"
+    " ('r1', 1, '2024-01-01 00:00:00', 'active', '{\"identifier\": [{\"value\": \"R-1\","
+    " \"type\": {\"coding\": [{\"system\": \"urn:t\", \"code\": \"c\"}]}}],"
+    " \"groupIdentifier\": {\"value\": \"G-1\", \"type\": {\"coding\":"
+    " [{\"system\": \"urn:t\", \"code\": \"g\"}]}}}')"),
+    ("INSERT INTO notification_requests_tokens (resource_id, position, param, system, code)"
+    " VALUES ('r1', 0, 'identifier', NULL, 'R-1')"),
+]
+
+
+def _migrate(url: str, revision: str, engine: Engine) -> None:
+    config = alembic_config(url)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a database of its own, dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite3'}"
+        return
+    shared = os.environ.get("FHIR_TEST_POSTGRES_URL")
+    if not shared:
+        pytest.skip("PostgreSQL tests need FHIR_TEST_POSTGRES_URL")
+    url = make_url(shared)
+    name = f"{url.database}_m0014"
+    admin = create_engine(sync_url(shared), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_upgrade_back_fills_search_values_of_existing_rows(empty_database: str) -> None:
+    engine = create_engine(sync_url(empty_database))
+    try:
+        _migrate(empty_database, "0013", engine)
+        with engine.begin() as connection:
+            for statement in OLD_ROWS:
+                connection.execute(text(statement))
+        _migrate(empty_database, "head", engine)
+        with engine.connect() as connection:
+            patient = connection.execute(text(
+                "SELECT family_search, family_exact, name_search, family_sort, given_sort,"
+                " name_sort, phonetic_search FROM patients WHERE id = 'p1'")).one()
+            types = connection.execute(text(
+                "SELECT identifier_position, system, code FROM patient_identifier_types"
+                " ORDER BY position")).all()
+            tokens = connection.execute(text(
+                "SELECT position, param, system, code FROM notification_requests_tokens"
+                " ORDER BY position")).all()
+    finally:
+        engine.dispose()
+    assert tuple(patient) == (  # exact haystacks are left as they were
+        "|garcia |lopez|obrien|", "|O'Brien|", "|garcia |lopez|obrien|sean|",
+        "obrien", "sean", "obrien sean", "|krx|lps|obrn|sn|")
+    assert [tuple(row) for row in types] == [(0, "urn:t", "a"), (0, "urn:t", "b")]
+    assert [tuple(row) for row in tokens] == [
+        (0, "identifier", None, "R-1"),
+        (1, "identifier:of-type", "urn:t|c", "R-1"),
+        (2, "group-identifier:of-type", "urn:t|g", "G-1")]

@@ -16,6 +16,8 @@ from sqlalchemy.engine import Engine
 from storage.messaging_tables import notification_requests, outbound_notifications
 from tests.factories import FHIR_JSON, communication, communication_request, patient
 
+V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
+TYPES = "urn:example:identifier-types"
 EXAMPLES = ["Communication-example.json", "Communication-fm-attachment.json",
             "Communication-fm-solicited.json", "CommunicationRequest-example.json",
             "CommunicationRequest-fm-solicit.json"]
@@ -45,15 +47,21 @@ def _dataset(client: TestClient) -> None:
     _put(client, communication_request(id="req-1"))
     _put(client, communication_request(
         id="req-2", status="completed", priority="urgent",
-        identifier=[{"system": "urn:example:requests", "value": "req-2"}],
-        medium=[{"coding": [{"system": "urn:prm:message-channel", "code": "email"}]}],
+        identifier=[{"system": "urn:example:requests", "value": "req-2",
+                     "type": {"coding": [{"system": V2_0203, "code": "PLAC"},
+                                         {"system": TYPES, "code": "request-id"}]}}],
+        groupIdentifier={"system": "urn:example:groups", "value": "g-1",
+                         "type": {"coding": [{"system": TYPES, "code": "batch"}]}},
+        medium=[{"coding": [{"system": "urn:prm:message-channel", "code": "email",
+                             "display": "E-mail"}]}],
         subject={"reference": "Patient/p-2"}, recipient=[{"reference": "Patient/p-2"}],
         occurrenceDateTime=None, occurrencePeriod={"start": "2024-06-01", "end": "2024-06-30"},
         replaces=[{"reference": "CommunicationRequest/req-1"}]))
     _put(client, communication(id="msg-1"))
     _put(client, communication(
         id="msg-2", status="not-done", basedOn=[{"reference": "CommunicationRequest/req-2"}],
-        identifier=[{"system": "urn:example:messages", "value": "msg-2"}],
+        identifier=[{"system": "urn:example:messages", "value": "msg-2",
+                     "type": {"coding": [{"system": TYPES, "code": "message-id"}]}}],
         medium=[{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationMode",
                              "code": "PHONE"}]}],
         subject={"reference": "Patient/p-2"}, recipient=[{"reference": "Patient/p-2"}],
@@ -87,6 +95,58 @@ CASES: list[tuple[str, set[str]]] = [
      {"msg-2"}),
     ("Communication?based-on:CommunicationRequest.priority=routine", {"msg-1"}),
     ("Patient?_has:Communication:subject:status=not-done", {"p-2"}),
+    # identifier :of-type: any coding of the identifier's type
+    (f"CommunicationRequest?identifier:of-type={TYPES}|request-id|req-2", {"req-2"}),
+    (f"CommunicationRequest?identifier:of-type={V2_0203}|PLAC|req-2", {"req-2"}),
+    (f"CommunicationRequest?identifier:of-type={TYPES}|request-id|req-1", set()),
+    (f"CommunicationRequest?group-identifier:of-type={TYPES}|batch|g-1", {"req-2"}),
+    (f"CommunicationRequest?group-identifier:of-type={TYPES}|request-id|g-1", set()),
+    ("CommunicationRequest?group-identifier=urn:example:groups|g-1", {"req-2"}),
+    ("CommunicationRequest?group-identifier:missing=true", {"req-1"}),
+    (f"Communication?identifier:of-type={TYPES}|message-id|msg-2", {"msg-2"}),
+    (f"Communication?identifier:of-type={TYPES}|message-id|msg-1", set()),
+    ("Communication?identifier:missing=false", {"msg-1", "msg-2"}),
+    # token :not, :text, :missing
+    ("CommunicationRequest?medium:text=e-mail", {"req-2"}),
+    ("CommunicationRequest?medium:not=urn:prm:message-channel|sms", {"req-2"}),
+    ("Communication?medium:not=urn:prm:message-channel|sms", {"msg-2"}),
+    ("Communication?category:missing=true", {"msg-1", "msg-2"}),
+    ("CommunicationRequest?status:not=active", {"req-2"}),
+    # reference :[type], :missing
+    ("CommunicationRequest?replaces:missing=true", {"req-1"}),
+    ("CommunicationRequest?requester:Practitioner=pr-1", {"req-1", "req-2"}),
+    ("CommunicationRequest?requester:Organization=pr-1", set()),
+    ("Communication?based-on:CommunicationRequest=req-1", {"msg-1"}),
+    ("Communication?encounter:missing=false", set()),
+    # dates: req-1 occurs at 2024-05-02T09:00Z, req-2 over June 2024 (a Period); both authored
+    # 2024-05-01T12:00Z; msg-1 sent 2024-05-02T09:00:05Z, msg-2 received 08:00Z on 2024-06-03
+    ("CommunicationRequest?occurrence=2024", {"req-1", "req-2"}),
+    ("CommunicationRequest?occurrence=2024-05-02T09:00:00Z", {"req-1"}),
+    ("CommunicationRequest?occurrence=ne2024-05-02", {"req-2"}),
+    ("CommunicationRequest?occurrence=gt2024-06-15", {"req-2"}),
+    ("CommunicationRequest?occurrence=lt2024-06-15", {"req-1", "req-2"}),
+    ("CommunicationRequest?occurrence=le2024-05-02T09:00:00Z", {"req-1"}),
+    ("CommunicationRequest?occurrence=lt2024-05-02T09:00:00Z", set()),
+    ("CommunicationRequest?occurrence=sa2024-05-31", {"req-2"}),
+    ("CommunicationRequest?occurrence=eb2024-06-02", {"req-1"}),
+    ("CommunicationRequest?occurrence=ap2024-05-02", {"req-1", "req-2"}),
+    ("CommunicationRequest?occurrence:missing=false", {"req-1", "req-2"}),
+    ("CommunicationRequest?authored=gt2024-05-01T12:00:00Z", set()),
+    ("CommunicationRequest?authored=ge2024-05-01T12:00:00Z", {"req-1", "req-2"}),
+    ("CommunicationRequest?authored=lt2024-05-01T12:00:01Z", {"req-1", "req-2"}),
+    ("CommunicationRequest?authored=sa2024-04", {"req-1", "req-2"}),
+    ("CommunicationRequest?authored=eb2024-05", set()),
+    ("Communication?sent=2024-05-02T09:00Z", {"msg-1"}),  # a minute contains the second
+    ("Communication?sent=2024-05-02T09:00:05Z", {"msg-1"}),
+    ("Communication?sent=ge2024-05-02T09:00:06Z", set()),
+    ("Communication?sent=le2024-05-02T09:00:05Z", {"msg-1"}),
+    ("Communication?sent=ne2024-05", set()),  # msg-2 has no sent date
+    ("Communication?received=2024-06-03T10:00:00%2B02:00", {"msg-2"}),
+    ("Communication?received=2024-06-03T08:00:00Z", {"msg-2"}),
+    ("Communication?received=2024-06-03T09:00:00Z", set()),
+    ("Communication?received=sa2024-06-02", {"msg-2"}),
+    ("Communication?received=eb2024-06-03", set()),
+    ("Communication?received:missing=true", {"msg-1"}),
 ]
 
 

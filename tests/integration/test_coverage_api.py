@@ -14,6 +14,8 @@ from storage.coverage_tables import patient_insurances
 from storage.tables import patients
 from tests.factories import FHIR_JSON, coverage, patient, without_server_elements
 
+V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
+
 
 @pytest.fixture
 def insured(client: TestClient) -> TestClient:
@@ -81,10 +83,19 @@ def test_search_by_the_prm_fields(insured: TestClient) -> None:
     second = insured.post("/fhir/Coverage", json=coverage(
         beneficiary={"reference": "Patient/p-2"}, status="cancelled",
         payor=[{"display": "Kaiser Permanente"}],
-        identifier=[{"system": "urn:prm:insurance-policy", "value": "POL-2002"}]),
+        identifier=[{"system": "urn:prm:insurance-policy", "value": "POL-2002",
+                     "type": {"coding": [{"system": "urn:example:identifier-types",
+                                          "code": "policy"},
+                                         {"system": V2_0203, "code": "MB"}]}}]),
         headers=FHIR_JSON).json()["id"]
     cases = {"patient=p-1": [first], "beneficiary=Patient/p-2": [second],
              "identifier=urn:prm:insurance-policy|POL-2002": [second],
+             f"identifier:of-type={V2_0203}|MB|POL-2002": [second],
+             "identifier:of-type=urn:example:identifier-types|policy|POL-2002": [second],
+             f"identifier:of-type={V2_0203}|MB|POL-1001": [],
+             "payor-name=kaiser permanente": [second], "payor-name=permanente": [second],
+             "payor-name=blue-cross": [first], "payor-name:exact=Kaiser permanente": [],
+             "class-value=grp 42": sorted([first, second]),
              "status=active": [first], "payor-name=kaiser": [second],
              "type=HIP": sorted([first, second]), "class-value=GRP-42": sorted([first, second]),
              "class-type=group": sorted([first, second])}

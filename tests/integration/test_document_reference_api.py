@@ -19,6 +19,8 @@ from tests.factories import FHIR_JSON, PDF_BYTES, document_reference, issue_code
 
 SHA1_OF_PDF = base64.b64encode(hashlib.sha1(PDF_BYTES).digest()).decode()
 SOURCE_URL = "urn:prm:fhir:StructureDefinition:document-source"
+V2_0203 = "http://terminology.hl7.org/CodeSystem/v2-0203"
+TYPES = "urn:example:identifier-types"
 
 
 def _create(client: TestClient, resource: dict[str, Any]) -> dict[str, Any]:
@@ -196,6 +198,65 @@ SEARCH_CASES: list[tuple[str, set[str]]] = [
     ("status=current&patient=p-1", {"lab"}),
     ("subject:Patient.name=rivera", {"lab", "old"}),
     ("subject:Patient.family=Nguyen", {"photo"}),
+    # token: :of-type (any coding of the identifier's type), :not, :text, :missing
+    (f"identifier:of-type={V2_0203}|FILL|doc-3", {"photo"}),
+    (f"identifier:of-type={TYPES}|photo-id|doc-3", {"photo"}),  # the second coding
+    (f"identifier:of-type={TYPES}|master|m-2", {"old"}),  # masterIdentifier
+    (f"identifier:of-type={TYPES}|photo-id|doc-1", set()),
+    (f"identifier:of-type={V2_0203}|photo-id|doc-3", set()),
+    (f"identifier:of-type={TYPES}|master|m-2,{TYPES}|photo-id|doc-3", {"old", "photo"}),
+    ("identifier=urn:example:masters|m-2", {"old"}),
+    ("identifier:missing=false", {"lab", "old", "photo"}),
+    ("identifier:not=urn:example:documents|doc-1", {"old", "photo"}),
+    ("type:text=laboratory", {"lab", "old"}),
+    ("type:not=http://loinc.org|72170-4", {"lab", "old"}),
+    ("category:missing=true", set()),
+    ("event:missing=true", {"lab", "old"}),
+    ("security-label:not=R", {"lab", "old"}),
+    # reference: :[type], :missing
+    ("author:Practitioner=pr-1", {"lab", "old"}),
+    ("author:Organization=pr-1", set()),
+    ("custodian:missing=true", {"lab", "old"}),
+    ("subject:missing=false", {"lab", "old", "photo"}),
+    ("relatesto:missing=true", {"old", "photo"}),
+    # string: any word, punctuation ignored; :exact keeps case; :contains
+    ("description=first", {"old"}),
+    ("description=(first draft)", {"old"}),
+    ("description=panel", {"lab", "old"}),
+    ("description:exact=blood panel", set()),
+    ("description:exact=Blood panel (first draft)", {"old"}),
+    ("description:contains=FIRST", {"old"}),
+    ("description:missing=false", {"lab", "old", "photo"}),
+    # date against an instant (date): lab 2024-05-01T10:00Z, old 2023-02-01T00:00Z,
+    # photo 2024-06-01T08:00+02:00 (06:00Z)
+    ("date=eq2024", {"lab", "photo"}),
+    ("date=ne2024", {"old"}),
+    ("date=2024-06-01T08:00:00%2B02:00", {"photo"}),
+    ("date=2024-06-01T06:00Z", {"photo"}),
+    ("date=2024-06-01T07:00:00%2B02:00", set()),
+    ("date=gt2024-05-01", {"photo"}),
+    ("date=lt2024-05-01T10:00:00Z", {"old"}),
+    ("date=le2024-05-01T10:00:00Z", {"lab", "old"}),
+    ("date=ge2024-06-01T06:00:00Z", {"photo"}),
+    ("date=gt2024-06-01T06:00:00Z", set()),
+    ("date=sa2023", {"lab", "photo"}),
+    ("date=eb2024-06", {"lab", "old"}),
+    ("date=ap2024-05-01", {"lab", "photo"}),
+    ("date:missing=false", {"lab", "old", "photo"}),
+    # date against a Period: photo 2024-06-01..2024-06-02, old from 2023-01-15T08:00Z on,
+    # lab until the end of April 2024
+    ("period=eq2024-06", {"photo"}),
+    ("period=ne2024-06-01", {"lab", "old", "photo"}),
+    ("period=ge2024-06-01", {"old", "photo"}),
+    ("period=gt2024-06-02", {"old"}),
+    ("period=lt2024", {"lab", "old"}),
+    ("period=le2023-01-15T08:00:00Z", {"lab"}),
+    ("period=ge2023-01-15T08:00:00Z", {"lab", "old", "photo"}),
+    ("period=sa2024-04", {"photo"}),
+    ("period=eb2024-05", {"lab"}),
+    ("period=eb2023", set()),
+    ("period=2023-01-15T09:00:00%2B01:00", set()),  # a second does not contain an open period
+    ("period:missing=false", {"lab", "old", "photo"}),
 ]
 
 
@@ -207,15 +268,22 @@ def _dataset(client: TestClient) -> None:
                           headers=FHIR_JSON).status_code == 201
     old = document_reference(id="old", status="superseded", date="2023-02-01T00:00:00Z",
                              identifier=[{"system": "urn:example:documents", "value": "doc-2"}],
+                             masterIdentifier={"system": "urn:example:masters", "value": "m-2",
+                                               "type": {"coding": [{"system": TYPES,
+                                                                    "code": "master"}]}},
+                             context={"period": {"start": "2023-01-15T09:00:00+01:00"}},
                              description="Blood panel (first draft)")
     lab = document_reference(id="lab", relatesTo=[{"code": "replaces",
-                                                   "target": {"reference": "DocumentReference/old"}}])
+                                                   "target": {"reference": "DocumentReference/old"}}],
+                             context={"period": {"end": "2024-04"}})
     png = base64.b64encode(base64.b64decode(
         "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
     )).decode()
     photo = document_reference(
         id="photo", meta={"tag": [{"system": "urn:tags", "code": "vip"}]},
-        identifier=[{"system": "urn:example:documents", "value": "doc-3"}],
+        identifier=[{"system": "urn:example:documents", "value": "doc-3",
+                     "type": {"coding": [{"system": V2_0203, "code": "FILL"},
+                                         {"system": TYPES, "code": "photo-id"}]}}],
         subject={"reference": "Patient/p-2"}, author=None, description="Wound photo",
         type={"coding": [{"system": "http://loinc.org", "code": "72170-4"}]},
         category=[{"coding": [{"system": "http://loinc.org", "code": "72170-4"}]}],

@@ -69,9 +69,10 @@ class MappedRepository:
 
     # ------------------------------------------------------------------- reads
 
-    async def current_rows(self, resource_id: str) -> RowSet:
-        """The live rows; NotFound if the id never existed, Gone if deleted."""
-        rows = await self.rows.select(resource_id)
+    async def current_rows(self, resource_id: str, *, children: bool = True) -> RowSet:
+        """The live rows (``children=False``: the main row only); NotFound if the id never
+        existed, Gone if deleted."""
+        rows = await self.rows.select(resource_id, children=children)
         name = f"{self.resource_type}/{resource_id}"
         if rows is None:
             raise NotFound(f"{name} is not known")

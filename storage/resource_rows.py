@@ -163,16 +163,18 @@ class TableRows:
     def owner(self) -> str:
         return self.tables.owner
 
-    async def select(self, resource_id: str) -> RowSet | None:
-        found = await self.select_many([resource_id])
+    async def select(self, resource_id: str, *, children: bool = True) -> RowSet | None:
+        found = await self.select_many([resource_id], children=children)
         return found[0] if found else None
 
-    async def select_many(self, resource_ids: list[str]) -> list[RowSet]:
-        """The current rows of these ids (deleted ones too), in no particular order."""
+    async def select_many(self, resource_ids: list[str], *,
+                          children: bool = True) -> list[RowSet]:
+        """The current rows of these ids (deleted ones too), in no particular order;
+        ``children=False``: the main rows only (child lists left empty)."""
         if not resource_ids:
             return []
         async with reading(self.engine) as connection:
-            return await select_rows(connection, self.tables, resource_ids)
+            return await select_rows(connection, self.tables, resource_ids, children=children)
 
     async def save_version(
         self, rows: RowSet, entry: HistoryEntry, *, expected_version: int | None,
@@ -201,13 +203,14 @@ class TableRows:
 
 
 async def select_rows(connection: AsyncConnection, tables: TableSet,
-                      resource_ids: list[str]) -> list[RowSet]:
-    """The current rows of these ids on ``connection`` (deleted ones too)."""
+                      resource_ids: list[str], *, children: bool = True) -> list[RowSet]:
+    """The current rows of these ids on ``connection`` (deleted ones too); ``children=False``:
+    the main rows only, for a caller that needs nothing from the child tables."""
     result = await connection.execute(select(tables.main).where(tables.main.c.id.in_(resource_ids)))
     by_id = {row["id"]: RowSet(dict(row), {key: [] for key in tables.children})
              for row in result.mappings()}
-    if not by_id:
-        return []
+    if not by_id or not children:
+        return list(by_id.values())
     for key, table in tables.children.items():
         owner = table.c[tables.owner]
         child_result = await connection.execute(

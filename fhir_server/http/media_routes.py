@@ -4,8 +4,10 @@ links, and ``DocumentReference/$stats``. https://hl7.org/fhir/R4/binary.html"""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
+from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
@@ -14,7 +16,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from fhir_server.errors import Gone, MethodNotAllowed, PayloadTooLarge, RangeNotSatisfiable
+from fhir_server.errors import (
+    FhirError,
+    Gone,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    RangeNotSatisfiable,
+)
 from fhir_server.http import routes
 from fhir_server.http.negotiation import JSON_TYPES, XML_TYPES, response_format
 from fhir_server.http.preconditions import if_match_version, prefer_return
@@ -31,6 +39,9 @@ from mappings.fhir_dates import format_instant
 from storage.blobs import BlobMissing
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+STREAM_CHUNK = 1024 * 1024
+"""Bytes per read from the blob store while streaming a download: each read is one hop to a
+worker thread, so 256 KiB pieces cost a 50 MiB download 200 hops, 1 MiB pieces 50."""
 
 
 def _binaries(request: Request) -> BinaryRepository:
@@ -114,20 +125,80 @@ def _proposed(security_context: str | None) -> dict[str, Any]:
     return resource
 
 
-async def _file(request: Request, binary_id: str) -> BinaryFile:
-    """The current version's content facts, if the caller may read it (audited)."""
+async def _file(request: Request, binary_id: str,
+                opening: EarlyOpen | None = None) -> BinaryFile:
+    """The current version's content facts, if the caller may read it (audited); with
+    ``opening``, the store starts opening the bytes as soon as their hash is known."""
     repository = _binaries(request)
+
+    async def fetch() -> BinaryFile:
+        file = await repository.file(binary_id)
+        if opening is not None:
+            opening.start(file)
+        return file
+
     return await access.guarded(request, "Binary").audited_read(
-        "read", binary_id, lambda: repository.file(binary_id), lambda file: file.stored)
+        "read", binary_id, fetch, lambda file: file.stored)
+
+
+class EarlyOpen:
+    """A blob opened while its read is checked and audited, so the audit's commit and the
+    store's first bytes (an S3 GET) overlap. The bytes leave only after the read was
+    allowed and recorded; on any refusal or failure the opened stream is closed unread."""
+
+    def __init__(self, repository: BinaryRepository) -> None:
+        self._repository = repository
+        self._task: asyncio.Task[Opened] | None = None
+
+    def start(self, file: BinaryFile) -> None:
+        self._task = asyncio.create_task(opened(self._repository.store.open(
+            file.sha256, chunk_size=STREAM_CHUNK)))
+
+    async def chunks(self) -> Opened | None:
+        """The opened bytes (BlobMissing when the store lacks them), handed over once."""
+        task, self._task = self._task, None
+        return None if task is None else await task
+
+    async def abandon(self) -> None:
+        """Close what was opened and not handed over."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        try:
+            chunks = await task
+        except Exception:  # noqa: BLE001 - nothing opened, nothing to close
+            return
+        await chunks.aclose()
+
+
+def _opens_early(request: Request) -> bool:
+    """A GET of the whole raw bytes streamed by this server (no Range, no FHIR format, no
+    redirect): the case worth overlapping."""
+    if request.method != "GET" or "range" in request.headers:
+        return False
+    if routes.services_of(request).settings.binary_redirect:
+        return False
+    try:
+        return not _wants_fhir(request)
+    except FhirError:
+        return False  # refused where it always was, after the read
 
 
 async def read_binary(request: Request) -> Response:
     repository = _binaries(request)
     resource_id = routes.checked_id(request.path_params["resource_id"])
-    return await _answer(request, repository, await _file(request, resource_id))
+    if not _opens_early(request):
+        return await _answer(request, repository, await _file(request, resource_id))
+    opening = EarlyOpen(repository)
+    try:
+        file = await _file(request, resource_id, opening)
+        return await _answer(request, repository, file, opening)
+    finally:
+        await opening.abandon()
 
 
-async def _answer(request: Request, repository: BinaryRepository, file: BinaryFile) -> Response:
+async def _answer(request: Request, repository: BinaryRepository, file: BinaryFile,
+                  opening: EarlyOpen | None = None) -> Response:
     headers = {"ETag": f'W/"{file.stored.version_id}"',
                "Last-Modified": format_datetime(file.stored.last_updated, usegmt=True)}
     if _wants_fhir(request):
@@ -146,25 +217,69 @@ async def _answer(request: Request, repository: BinaryRepository, file: BinaryFi
             raise gone from None
         if url:
             return RedirectResponse(url, status_code=307, headers=headers)
-    if not await repository.store.exists(file.sha256):
-        raise gone
-    return _stream(request, repository, file, headers)
+    return await _stream(request, repository, file, headers, gone, opening)
 
 
-def _stream(request: Request, repository: BinaryRepository, file: BinaryFile,
-            headers: dict[str, str]) -> Response:
+async def _stream(request: Request, repository: BinaryRepository, file: BinaryFile,
+                  headers: dict[str, str], gone: Gone,
+                  opening: EarlyOpen | None = None) -> Response:
+    """The bytes (or the asked range), opened before the answer starts (or taken from
+    ``opening``): ``gone`` when the store no longer holds them, not a broken stream."""
     headers["Accept-Ranges"] = "bytes"
-    start, end, status = 0, file.size - 1, 200
+    start, end, status = 0, None, 200
     wanted = request.headers.get("range")
     if wanted:
         start, end = _byte_range(wanted, file.size)
         status = 206
         headers["Content-Range"] = f"bytes {start}-{end}/{file.size}"
-    headers["Content-Length"] = str(end - start + 1)
+    headers["Content-Length"] = str((file.size - 1 if end is None else end) - start + 1)
     if request.method == "HEAD":
+        if not await repository.store.exists(file.sha256):
+            raise gone
         return Response(status_code=status, headers=headers, media_type=file.content_type)
-    return StreamingResponse(repository.store.open(file.sha256, start=start, end=end),
-                             status_code=status, headers=headers, media_type=file.content_type)
+    try:
+        chunks = await opening.chunks() if opening is not None else None
+        if chunks is None:
+            chunks = await opened(repository.store.open(file.sha256, start=start, end=end,
+                                                        chunk_size=STREAM_CHUNK))
+    except BlobMissing:
+        raise gone from None
+    return StreamingResponse(chunks, status_code=status, headers=headers,
+                             media_type=file.content_type)
+
+
+async def opened(chunks: AsyncGenerator[bytes, None]) -> Opened:
+    """``chunks`` with its first step taken now (the store opens the blob there, so a missing
+    one raises here), then the same bytes."""
+    try:
+        first = await anext(chunks)
+    except StopAsyncIteration:
+        first = b""
+    except BaseException:
+        await chunks.aclose()
+        raise
+    return Opened(first, chunks)
+
+
+class Opened:
+    """The first chunk, taken already, then the rest; ``aclose`` closes the store's stream
+    even when no byte was read (an unstarted async generator would not)."""
+
+    def __init__(self, first: bytes, rest: AsyncGenerator[bytes, None]) -> None:
+        self._first: bytes | None = first
+        self._rest = rest
+
+    def __aiter__(self) -> Opened:
+        return self
+
+    async def __anext__(self) -> bytes:
+        first, self._first = self._first, None
+        if first:
+            return first
+        return await anext(self._rest)
+
+    async def aclose(self) -> None:
+        await self._rest.aclose()
 
 
 def _byte_range(header: str, size: int) -> tuple[int, int]:
@@ -238,13 +353,15 @@ async def signed_download(request: Request) -> Response:
                                                   request.path_params["token"])
     repository = _binaries(request)
     file = await repository.file_version(binary_id, version_id)
+    gone = Gone(f"Binary/{binary_id}: the content is no longer kept")
     if not await repository.store.exists(file.sha256):
-        raise Gone(f"Binary/{binary_id}: the content is no longer kept")
+        raise gone
     await access.auditor_for(request).record(Access(
         subtype="vread", resource_type="Binary", entities=(f"Binary/{binary_id}",),
         patients=frozenset(patients_of(file.stored.resource or {}, routes.base_url(request))),
         detail="bytes fetched through a signed download link"))
-    return _stream(request, repository, file, {"Cache-Control": "private, no-store"})
+    return await _stream(request, repository, file, {"Cache-Control": "private, no-store"},
+                         gone)
 
 
 async def document_stats(request: Request) -> Response:

@@ -22,7 +22,7 @@ from fhir_server.merging.guard import MergedInto, refuse_merged_references
 from fhir_server.search.query import SearchRequest
 from mappings.binary import BINARY_SEARCH, BinaryContent, BinaryMapping
 from mappings.search_backing import SearchParameter
-from storage.blobs import BlobEmpty, BlobInfo, BlobStore, BlobTooLarge, StagedBlob
+from storage.blobs import BlobEmpty, BlobInfo, BlobMissing, BlobStore, BlobTooLarge, StagedBlob
 from storage.mapped_repository import MappedRepository
 from storage.media_tables import binaries, blobs
 from storage.resource_rows import InTransaction
@@ -97,8 +97,9 @@ class BinaryRepository:
         return await self._mapped.find(query)
 
     async def file(self, resource_id: str) -> BinaryFile:
-        """The current version's content facts (NotFound / Gone as read)."""
-        rows = await self._mapped.current_rows(resource_id)
+        """The current version's content facts (NotFound / Gone as read). The resource is
+        built from the main row alone (the child tables hold search values only)."""
+        rows = await self._mapped.current_rows(resource_id, children=False)
         main = rows.main
         return BinaryFile(
             StoredResource(main["id"], main["version_id"], main["last_updated"],
@@ -110,9 +111,10 @@ class BinaryRepository:
         assert stored.resource is not None
         if sha256 is None:
             sha256 = (await self.file(stored.resource_id)).sha256
-        if not await self.store.exists(sha256):
-            raise Gone(f"Binary/{stored.resource_id}: the content is no longer kept")
-        parts = [chunk async for chunk in self.store.open(sha256)]
+        try:
+            parts = [chunk async for chunk in self.store.open(sha256, chunk_size=CHUNK * 4)]
+        except BlobMissing:
+            raise Gone(f"Binary/{stored.resource_id}: the content is no longer kept") from None
         return stored.resource | {"data": base64.b64encode(b"".join(parts)).decode()}
 
     async def file_version(self, resource_id: str, version_id: int) -> BinaryFile:
@@ -183,7 +185,7 @@ class BinaryRepository:
         return await self._create(resource, staged), staged.info
 
     async def delete(self, resource_id: str) -> StoredResource | None:
-        current = await self._mapped.rows.select(resource_id)
+        current = await self._mapped.rows.select(resource_id, children=False)
         sha256 = current.main["sha256"] if current is not None else None
         return await self._mapped.delete(
             resource_id, in_transaction=self._release(sha256) if sha256 else None)
@@ -199,7 +201,7 @@ class BinaryRepository:
 
     async def _update(self, resource_id: str, resource: dict[str, Any], staged: StagedBlob,
                       if_match: int | None) -> tuple[StoredResource, bool]:
-        current = await self._mapped.rows.select(resource_id)
+        current = await self._mapped.rows.select(resource_id, children=False)
         previous = current.main["sha256"] if current is not None else None
         try:
             return await self._mapped.update(
@@ -267,16 +269,17 @@ class BinaryRepository:
             info = staged.info
             row = {"sha256": info.sha256, "size": info.size, "sha1_base64": info.sha1_base64,
                    "detected_type": None, "stored_at": now()}
-            dialect = connection.dialect.name
-            if dialect == "postgresql":
-                await connection.execute(
-                    postgresql.insert(blobs).values(row).on_conflict_do_nothing())
+            insert = (postgresql.insert(blobs) if connection.dialect.name == "postgresql"
+                      else sqlite.insert(blobs))
+            # A row inserted here is this transaction's (locked until it ends): the content is
+            # new to the database, so the store is not asked whether it holds it. A row found
+            # is locked too (SQLite writers hold the whole database already).
+            new = (await connection.execute(insert.values(row).on_conflict_do_nothing()
+                                            .returning(blobs.c.sha256))).first() is not None
+            if not new and connection.dialect.name == "postgresql":
                 await connection.execute(
                     select(blobs.c.sha256).where(blobs.c.sha256 == info.sha256).with_for_update())
-            else:
-                await connection.execute(
-                    sqlite.insert(blobs).values(row).on_conflict_do_nothing())
-            await self.store.commit(staged)
+            await self.store.commit(staged, new=new)
             if previous and previous != info.sha256:
                 await self._release(previous)(connection)
 

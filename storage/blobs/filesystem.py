@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable
 from pathlib import Path
 
 from storage.blobs.base import BlobMissing, StagedBlob, stage_to_file
@@ -64,7 +64,9 @@ class FileBlobStore:
     async def stage(self, chunks: AsyncIterable[bytes], *, max_bytes: int) -> StagedBlob:
         return await stage_to_file(chunks, self.staging, max_bytes=max_bytes)
 
-    async def commit(self, staged: StagedBlob) -> bool:
+    async def commit(self, staged: StagedBlob, *, new: bool = False) -> bool:
+        """Rename the staged file into place unless the file is there (a stat: ``new``
+        changes nothing here)."""
         return await asyncio.to_thread(_place, staged.path, self.path_of(staged.info.sha256))
 
     async def discard(self, staged: StagedBlob) -> None:
@@ -87,7 +89,7 @@ class FileBlobStore:
         return size
 
     async def open(self, sha256: str, *, start: int = 0, end: int | None = None,
-                   chunk_size: int = 256 * 1024) -> AsyncIterator[bytes]:
+                   chunk_size: int = 256 * 1024) -> AsyncGenerator[bytes, None]:
         path = self._held_path(sha256)
         try:
             if path is None:

@@ -119,3 +119,58 @@ def test_official_document_reference_example_round_trips(s3_client_app: TestClie
     read = s3_client_app.get(f"/fhir/DocumentReference/{example['id']}").json()
     read.pop("meta")
     assert read == example
+
+
+def _s3_calls(client: TestClient) -> list[str]:
+    """The S3 operations the app's blob store sends from now on."""
+    store = client.app.state.services.repositories["Binary"].store  # type: ignore[attr-defined]
+    calls: list[str] = []
+    store.client.meta.events.register("before-call.s3",
+                                      lambda model, **_: calls.append(model.name))
+    return calls
+
+
+def test_new_content_is_put_once_without_a_head_and_read_without_one(
+        s3_client_app: TestClient) -> None:
+    calls = _s3_calls(s3_client_app)
+    created = s3_client_app.post("/fhir/Binary", content=PDF_BYTES,
+                                 headers={"Content-Type": "application/pdf"})
+    assert created.status_code == 201, created.text
+    assert calls == ["PutObject"]
+    calls.clear()
+    assert s3_client_app.get(f"/fhir/Binary/{created.json()['id']}").content == PDF_BYTES
+    assert calls == ["GetObject"]
+
+
+def test_known_content_is_looked_up_not_sent_again(s3_client_app: TestClient) -> None:
+    s3_client_app.post("/fhir/Binary", content=PDF_BYTES,
+                       headers={"Content-Type": "application/pdf"})
+    calls = _s3_calls(s3_client_app)
+    again = s3_client_app.post("/fhir/Binary", content=PDF_BYTES,
+                               headers={"Content-Type": "application/pdf"})
+    assert again.status_code == 201
+    assert calls == ["HeadObject"]
+
+
+def test_known_content_whose_object_was_lost_is_put_again(s3_client_app: TestClient,
+                                                          s3_bucket: str) -> None:
+    first = s3_client_app.post("/fhir/Binary", content=PDF_BYTES,
+                               headers={"Content-Type": "application/pdf"}).json()
+    for key in object_keys(s3_bucket):
+        s3_client().delete_object(Bucket=s3_bucket, Key=key)
+    second = s3_client_app.post("/fhir/Binary", content=PDF_BYTES,
+                                headers={"Content-Type": "application/pdf"}).json()
+    for created in (first, second):
+        assert s3_client_app.get(f"/fhir/Binary/{created['id']}").content == PDF_BYTES
+
+
+def test_lost_object_answers_410_before_any_byte(s3_client_app: TestClient,
+                                                 s3_bucket: str) -> None:
+    created = s3_client_app.post("/fhir/Binary", content=PDF_BYTES,
+                                 headers={"Content-Type": "application/pdf"}).json()
+    for key in object_keys(s3_bucket):
+        s3_client().delete_object(Bucket=s3_bucket, Key=key)
+    for headers in ({}, {"Range": "bytes=0-9"}, {"Accept": "application/fhir+json"}):
+        response = s3_client_app.get(f"/fhir/Binary/{created['id']}", headers=headers)
+        assert response.status_code == 410, headers
+        assert response.json()["resourceType"] == "OperationOutcome"

@@ -188,6 +188,71 @@ def test_s3_presigned_url_carries_its_expiry(s3_bucket: str, tmp_path: Path) -> 
     assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
 
 
+def test_commit_as_new_places_the_bytes_and_again_is_harmless(store: BlobStore) -> None:
+    async def scenario() -> None:
+        for _ in range(2):  # e.g. an earlier attempt put them and its transaction rolled back
+            staged = await store.stage(_chunks(DATA), max_bytes=10_000_000)
+            await store.commit(staged, new=True)
+            assert not staged.path.exists()
+        assert _stored_count(store) == 1
+        assert await _read(store, staged.info.sha256) == DATA
+    _run(scenario())
+
+
+def _s3_calls(store: S3BlobStore) -> list[str]:
+    calls: list[str] = []
+    store.client.meta.events.register(
+        "before-call.s3", lambda model, **_: calls.append(model.name))
+    return calls
+
+
+def test_s3_commit_as_new_sends_one_put_and_no_head(s3_bucket: str, tmp_path: Path) -> None:
+    store = S3BlobStore(s3_bucket, "p", staging_dir=tmp_path)
+    calls = _s3_calls(store)
+
+    async def scenario() -> None:
+        staged = await store.stage(_chunks(DATA), max_bytes=10_000_000)
+        assert await store.commit(staged, new=True) is True
+    _run(scenario())
+    assert calls == ["PutObject"]
+
+
+def test_s3_commit_of_held_bytes_looks_and_sends_nothing(s3_bucket: str,
+                                                        tmp_path: Path) -> None:
+    store = S3BlobStore(s3_bucket, "p", staging_dir=tmp_path)
+
+    async def scenario() -> None:
+        await store.commit(await store.stage(_chunks(DATA), max_bytes=10_000_000))
+        calls = _s3_calls(store)
+        assert await store.commit(await store.stage(_chunks(DATA), max_bytes=10_000_000)) \
+            is False
+        assert calls == ["HeadObject"]
+    _run(scenario())
+
+
+def test_s3_large_blobs_go_in_parts_and_arrive_whole(s3_bucket: str, tmp_path: Path) -> None:
+    data = b"%PDF-1.7\n" + os.urandom(9 * 1024 * 1024)  # above the 8 MiB multipart threshold
+    store = S3BlobStore(s3_bucket, "p", staging_dir=tmp_path)
+    calls = _s3_calls(store)
+
+    async def scenario() -> bytes:
+        staged = await store.stage(_chunks(data, 1024 * 1024), max_bytes=len(data))
+        await store.commit(staged, new=True)
+        return await _read(store, staged.info.sha256, chunk_size=1024 * 1024)
+    assert _run(scenario()) == data
+    assert "CreateMultipartUpload" in calls and "CompleteMultipartUpload" in calls
+    head = s3_client().head_object(Bucket=s3_bucket, Key=object_keys(s3_bucket)[0])
+    assert head["ServerSideEncryption"] == "AES256"
+
+
+def test_open_of_a_missing_blob_fails_at_its_first_step(store: BlobStore) -> None:
+    async def scenario() -> None:
+        chunks = store.open("0" * 64)
+        with pytest.raises(BlobMissing):
+            await anext(chunks)
+    _run(scenario())
+
+
 def test_blob_url_setting_picks_the_store(tmp_path: Path) -> None:
     assert isinstance(blob_store_from_url(None, data_dir=tmp_path), FileBlobStore)
     chosen = blob_store_from_url(f"file://{tmp_path}/x", data_dir=tmp_path)

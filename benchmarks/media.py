@@ -29,8 +29,8 @@ from subprocess import SubprocessError
 from types import FrameType
 from typing import Any
 
-import httpx
 import psycopg
+import urllib3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from benchmarks import databases, moto_s3
@@ -39,6 +39,7 @@ from benchmarks.media_transfers import (
     CHUNK,
     MIB,
     Batch,
+    FloorTarget,
     Payloads,
     PlainFileTarget,
     PlainS3Target,
@@ -57,8 +58,8 @@ SMALL, LARGE = 1 * MIB, 50 * MIB
 MAX_UPLOAD_BYTES = 64 * MIB  # FHIR_MAX_UPLOAD_BYTES for the run: 50 MiB files fit
 FLOOR_REQUESTS, FLOOR_BYTES = 20, 64  # tiny files: the per-file cost apart from the bytes
 STORES = ("file", "s3")
-BROKEN = (RuntimeError, OSError, ValueError, SubprocessError, psycopg.Error, httpx.HTTPError,
-          BotoCoreError, ClientError)
+BROKEN = (RuntimeError, OSError, ValueError, SubprocessError, psycopg.Error,
+          urllib3.exceptions.HTTPError, BotoCoreError, ClientError)
 # Settings the run depends on: never inherited from the caller's environment.
 OWN_SETTINGS = ("FHIR_DATABASE_URL", "FHIR_DATA_DIR", "FHIR_BLOB_URL", "FHIR_MAX_UPLOAD_BYTES",
                 "FHIR_ALLOWED_MEDIA_TYPES", "FHIR_BINARY_REDIRECT", "FHIR_BLOB_RETAIN_UNUSED")
@@ -90,12 +91,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 @dataclass(frozen=True)
 class StoreRun:
-    """One blob store under test: the serving process, a client to it, the plain reference."""
+    """One blob store under test: the serving process, a client to it, the plain reference
+    and, for the file store, the minimal HTTP file app (the floor)."""
 
     name: str
     pid: int
     client: ServerTarget
     plain: Target
+    floor: FloorTarget | None = None
+
+    def references(self) -> dict[str, Target]:
+        return {"plain": self.plain} | ({"floor": self.floor} if self.floor else {})
 
 
 @dataclass(frozen=True)
@@ -128,13 +134,26 @@ def start_server(*, store: str, args: argparse.Namespace, database: str, work: P
     return start(f"FHIR server ({store} store)", argv, env, REPO, work / "server.log", port)
 
 
+def start_floor(directory: Path, work: Path) -> Server:
+    """``benchmarks/media_floor_app.py`` with the server's uvicorn settings (``fhir-server
+    serve``: one worker, default loop and HTTP implementation, i.e. uvloop and httptools,
+    no access log, proxy headers), writing into ``directory``."""
+    port = free_port()
+    argv = [sys.executable, "-m", "uvicorn", "benchmarks.media_floor_app:app",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", "1", "--no-access-log",
+            "--proxy-headers", "--log-level", "warning"]
+    env = dict(os.environ) | {"MEDIA_FLOOR_DIR": str(directory)}
+    return start("HTTP floor app", argv, env, REPO, work / "floor.log", port)
+
+
 def measure_memory(run: StoreRun, payloads: Payloads) -> list[PeakGrowth]:
     """Peak RSS growth during one 50 MiB upload and its download, on a just-started server
     (after one small warm-up); the downloaded bytes are checked against the upload."""
     payload = payloads.make(LARGE)
+    data = run.client.prepare(payload)
     ids: list[str] = []
     upload = peak_growth(run.pid, store=run.name, operation="upload",
-                         action=lambda: ids.append(run.client.upload(payload)))
+                         action=lambda: ids.append(run.client.upload(data)))
     download = peak_growth(run.pid, store=run.name, operation="download",
                            action=lambda: _check_size(run.client.download(ids[0])))
     if run.client.read_all(ids[0]) != payload.to_bytes():
@@ -150,37 +169,39 @@ def _check_size(received: int) -> None:
 
 def measure_throughput(run: StoreRun, payloads: Payloads,
                        args: argparse.Namespace) -> list[Measurement]:
-    """Per size, a warm-up round and ``--repeat`` rounds of: server uploads, plain uploads,
-    server downloads, plain downloads (interleaved so drift hits both), then the files are
-    removed (not timed)."""
+    """Per size, a warm-up round and ``--repeat`` rounds of: server uploads, then each
+    reference's uploads, server downloads, then each reference's downloads (interleaved so
+    drift hits all alike), then the files are removed (not timed)."""
     measurements: list[Measurement] = []
+    targets: dict[str, Target] = {"server": run.client, **run.references()}
     for size, files in ((SMALL, args.small_count), (LARGE, args.large_count)):
-        batches: dict[str, list[Batch]] = {key: [] for key in ("su", "pu", "sd", "pd")}
+        ups: dict[str, list[Batch]] = {name: [] for name in targets}
+        downs: dict[str, list[Batch]] = {name: [] for name in targets}
         for round_number in range(args.repeat + 1):
             label = f"round {round_number}" if round_number else "warm-up round (not counted)"
             log(f"{run.name} store: {files} x {size // MIB} MiB, {label}")
-            server_up, server_ids = upload_batch(run.client, payloads, size=size, files=files)
-            plain_up, plain_ids = upload_batch(run.plain, payloads, size=size, files=files)
-            server_down = download_batch(run.client, server_ids, size=size)
-            plain_down = download_batch(run.plain, plain_ids, size=size)
-            if round_number:  # the warm-up round also touches fresh memory pages first
-                batches["su"].append(server_up)
-                batches["pu"].append(plain_up)
-                batches["sd"].append(server_down)
-                batches["pd"].append(plain_down)
-            for handle in server_ids:
-                run.client.remove(handle)
-            for handle in plain_ids:
-                run.plain.remove(handle)
-        measurements.append(Measurement(run.name, size, "upload", batches["su"], batches["pu"]))
-        measurements.append(
-            Measurement(run.name, size, "download", batches["sd"], batches["pd"]))
+            handles: dict[str, list[str]] = {}
+            for name, target in targets.items():
+                batch, handles[name] = upload_batch(target, payloads, size=size, files=files)
+                if round_number:  # the warm-up round also touches fresh memory pages first
+                    ups[name].append(batch)
+            for name, target in targets.items():
+                batch = download_batch(target, handles[name], size=size)
+                if round_number:
+                    downs[name].append(batch)
+            for name, target in targets.items():
+                for handle in handles[name]:
+                    target.remove(handle)
+        for direction, batches in (("upload", ups), ("download", downs)):
+            measurements += [Measurement(run.name, size, direction, batches["server"],
+                                         batches[name], reference=name)
+                             for name in run.references()]
     return measurements
 
 
 def warm_up(run: StoreRun, payloads: Payloads) -> None:
-    """One small upload and download on both sides: connections, thread pools, imports."""
-    for target in (run.client, run.plain):
+    """One small upload and download on every side: connections, thread pools, imports."""
+    for target in (run.client, *run.references().values()):
         handle = target.upload(target.prepare(payloads.make(64 * 1024)))
         target.download(handle)
         target.remove(handle)
@@ -192,7 +213,7 @@ def request_floor(run: StoreRun, payloads: Payloads) -> dict[str, float]:
     uploads: list[float] = []
     downloads: list[float] = []
     for _ in range(FLOOR_REQUESTS):
-        payload = payloads.make(FLOOR_BYTES)
+        payload = run.client.prepare(payloads.make(FLOOR_BYTES))
         started = time.perf_counter()
         handle = run.client.upload(payload)
         uploads.append(time.perf_counter() - started)
@@ -222,28 +243,38 @@ def benchmark_store(store: str, args: argparse.Namespace, payloads: Payloads, wo
         plain = PlainFileTarget(store_work / "server-data" / "plain-reference")
     databases.create_database(args.postgres, database)
     server: Server | None = None
+    floor_app: Server | None = None
     client: ServerTarget | None = None
+    floor: FloorTarget | None = None
     try:
         server = start_server(store=store, args=args, database=database, work=store_work,
                               s3_env=s3_env)
         server.wait_ready()
         client = ServerTarget(server.url)
-        run = StoreRun(store, serving_pid(server.process.pid), client, plain)
+        if store == "file":  # the floor writes into the server's blob folder
+            floor_app = start_floor(store_work / "server-data" / "blobs" / "floor-reference",
+                                    store_work)
+            floor_app.wait_ready()
+            floor = FloorTarget(floor_app.url)
+        run = StoreRun(store, serving_pid(server.process.pid), client, plain, floor)
         log(f"{store} store: server pid {run.pid} ready at {server.url}")
         warm_up(run, payloads)
         memory = measure_memory(run, payloads)
-        floor = request_floor(run, payloads)
-        return StoreResults(measure_throughput(run, payloads, args), memory, floor)
+        fixed = request_floor(run, payloads)
+        return StoreResults(measure_throughput(run, payloads, args), memory, fixed)
     except BROKEN:
-        if server is not None and log_tail(server.log_path):
-            log(f"{store} store: the server log ends with:")
-            print(log_tail(server.log_path), file=sys.stderr)
+        for process in (server, floor_app):
+            if process is not None and log_tail(process.log_path):
+                log(f"{store} store: the {process.name} log ends with:")
+                print(log_tail(process.log_path), file=sys.stderr)
         raise
     finally:
-        if client is not None:
-            client.close()
-        if server is not None:
-            server.stop()
+        for target in (client, floor):
+            if target is not None:
+                target.close()
+        for process in (server, floor_app):
+            if process is not None:
+                process.stop()
         try:
             databases.drop_database(args.postgres, database)
         except Exception as exc:  # noqa: BLE001 - report and keep cleaning up
@@ -258,7 +289,8 @@ def header(args: argparse.Namespace, pg_version: str) -> str:
     return (
         "FHIR Binary raw upload (POST) and download (GET) through the server vs plain transfers"
         f" | {os.cpu_count()} CPUs shared by the server, PostgreSQL {pg_version}, moto and the"
-        f" client | one sequential httpx client, {CHUNK // MIB} MiB body chunks"
+        f" client | one sequential client, urllib3 on every side (keep-alive, whole-body"
+        f" uploads, {CHUNK // MIB} MiB reads)"
         f" | median of {args.repeat} batches of {args.small_count} x 1 MiB and"
         f" {args.large_count} x 50 MiB (1 MiB = 1,048,576 bytes)"
     )
@@ -268,7 +300,7 @@ def meta(args: argparse.Namespace, pg_version: str) -> dict[str, Any]:
     return {
         "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "cpu_count": os.cpu_count(),
-        "client": "one sequential httpx client, keep-alive",
+        "client": "one sequential urllib3 client per target, keep-alive",
         "chunk_bytes": CHUNK,
         "repeat": args.repeat,
         "small_bytes": SMALL, "small_count": args.small_count,

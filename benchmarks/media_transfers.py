@@ -1,14 +1,17 @@
 """The transfers the media benchmark times: the same file bytes moved through the FHIR server
 (``POST /fhir/Binary`` raw bytes, ``GET /fhir/Binary/{id}``) and without it (a plain file
-write/read in the blob store's filesystem, or plain boto3 calls against the same S3 server).
+write/read in the blob store's filesystem, plain boto3 calls against the same S3 server, or
+the minimal HTTP file app ``benchmarks/media_floor_app.py`` on the same filesystem).
 
 Every upload is unique (a random token after the PDF signature), so the server never
-deduplicates; the rest of the bytes come from one random block shared by all uploads, so no
-big buffer is built per upload. Only the transfer itself is timed, not its preparation."""
+deduplicates; the rest of the bytes come from one random block shared by all uploads. The
+HTTP and S3 targets get each upload as one ``bytes`` built before the clock starts; only the
+transfer itself is timed, not its preparation."""
 
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import time
@@ -16,11 +19,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
-import httpx
+import urllib3
 
-from storage.blobs.s3 import TRANSFER
+from storage.blobs.s3 import EXTRA_ARGS, TRANSFER
 
 MIB = 1024 * 1024
 CHUNK = MIB  # what the client writes per send, and the plain reference per write/read
@@ -74,55 +78,93 @@ class Target(Protocol):
     def remove(self, handle: str) -> None: ...
 
 
-class ServerTarget:
-    """The FHIR server: raw-byte Binary create and read over one keep-alive httpx connection."""
+class HttpTarget:
+    """An HTTP file service over one keep-alive connection of urllib3, the HTTP library boto3
+    itself uses, so the server and the plain S3 reference have the same client: the body is
+    sent as one prepared ``bytes`` (as ``put_object`` sends it) and read back in 1 MiB reads
+    (as the plain reference reads ``get_object``)."""
+
+    upload_path = ""
 
     def __init__(self, base_url: str) -> None:
-        self.client = httpx.Client(base_url=base_url, timeout=300.0)
+        parts = urlsplit(base_url)
+        self.pool = urllib3.HTTPConnectionPool(parts.hostname or "127.0.0.1", parts.port,
+                                               maxsize=1, block=True, retries=False,
+                                               timeout=300.0)
 
-    def prepare(self, payload: Payload) -> Payload:
-        return payload
+    def prepare(self, payload: Payload) -> bytes:
+        return payload.to_bytes()  # built before the clock, as for the plain reference
 
-    def upload(self, payload: Payload) -> str:
-        headers = {"Content-Type": MEDIA_TYPE, "Content-Length": str(payload.size)}
-        # memoryview slices: no copy per chunk here (h11 accepts bytes-likes). With
-        # Content-Length set, httpx streams them as they come (no chunked encoding).
-        body = cast(Iterator[bytes], payload.chunks())
-        response = self.client.post("/fhir/Binary", content=body, headers=headers)
-        if response.status_code != 201:
-            raise RuntimeError(f"POST /fhir/Binary ({payload.size} bytes) got HTTP "
-                               f"{response.status_code}: {response.text[:500]}")
-        return _binary_id(response)
+    def upload(self, data: bytes) -> str:
+        response = self.pool.urlopen("POST", self.upload_path, body=data,
+                                     headers={"Content-Type": MEDIA_TYPE})
+        if response.status != 201:
+            raise RuntimeError(f"POST {self.upload_path} ({len(data)} bytes) got HTTP "
+                               f"{response.status}: {response.data[:500]!r}")
+        return self.created(response)
+
+    def created(self, response: urllib3.BaseHTTPResponse) -> str:
+        raise NotImplementedError
+
+    def path_of(self, handle: str) -> str:
+        raise NotImplementedError
 
     def download(self, handle: str) -> int:
-        received = 0
-        with self.client.stream("GET", f"/fhir/Binary/{handle}") as response:
-            if response.status_code != 200:
-                response.read()
-                raise RuntimeError(f"GET /fhir/Binary/{handle} got HTTP "
-                                   f"{response.status_code}: {response.text[:500]}")
-            for chunk in response.iter_raw():
+        response = self.pool.urlopen("GET", self.path_of(handle), preload_content=False)
+        try:
+            if response.status != 200:
+                raise RuntimeError(f"GET {self.path_of(handle)} got HTTP {response.status}: "
+                                   f"{response.read()[:500]!r}")
+            received = 0
+            while chunk := response.read(CHUNK):
                 received += len(chunk)
-        return received
+            return received
+        finally:
+            response.release_conn()
 
     def read_all(self, handle: str) -> bytes:
-        response = self.client.get(f"/fhir/Binary/{handle}")
-        response.raise_for_status()
-        return response.content
+        response = self.pool.urlopen("GET", self.path_of(handle))
+        if response.status != 200:
+            raise RuntimeError(f"GET {self.path_of(handle)} got HTTP {response.status}")
+        return bytes(response.data)
 
     def remove(self, handle: str) -> None:
-        response = self.client.delete(f"/fhir/Binary/{handle}")
-        if response.status_code not in (200, 204):
-            raise RuntimeError(f"DELETE /fhir/Binary/{handle} got HTTP {response.status_code}")
+        response = self.pool.urlopen("DELETE", self.path_of(handle))
+        if response.status not in (200, 204):
+            raise RuntimeError(f"DELETE {self.path_of(handle)} got HTTP {response.status}")
 
     def close(self) -> None:
-        self.client.close()
+        self.pool.close()
 
 
-def _binary_id(response: httpx.Response) -> str:
+class ServerTarget(HttpTarget):
+    """The FHIR server: raw-byte ``POST /fhir/Binary`` and ``GET /fhir/Binary/{id}``."""
+
+    upload_path = "/fhir/Binary"
+
+    def created(self, response: urllib3.BaseHTTPResponse) -> str:
+        return _binary_id(response)
+
+    def path_of(self, handle: str) -> str:
+        return f"/fhir/Binary/{handle}"
+
+
+class FloorTarget(HttpTarget):
+    """``benchmarks/media_floor_app.py``: the same bytes as a plain file copy behind HTTP."""
+
+    upload_path = "/files"
+
+    def created(self, response: urllib3.BaseHTTPResponse) -> str:
+        return response.data.decode()
+
+    def path_of(self, handle: str) -> str:
+        return f"/files/{handle}"
+
+
+def _binary_id(response: urllib3.BaseHTTPResponse) -> str:
     """The new Binary id from the JSON body, else from the Location header."""
     try:
-        body = response.json()
+        body = json.loads(response.data)
         if isinstance(body, dict) and isinstance(body.get("id"), str):
             return str(body["id"])
     except ValueError:
@@ -167,8 +209,10 @@ class PlainFileTarget:
 
 
 class PlainS3Target:
-    """Plain boto3 against the same S3 server: ``upload_fileobj`` with SSE AES256 and the
-    server store's TransferConfig (multipart above 8 MiB), ``get_object`` read to the end."""
+    """Plain boto3 against the same S3 server, sending the requests the server's store sends:
+    below the multipart threshold one ``put_object``, from it ``upload_fileobj`` with the
+    store's TransferConfig (8 MiB parts), both with SSE AES256; ``get_object`` read to the
+    end."""
 
     def __init__(self, client: Any, bucket: str, prefix: str = "plain") -> None:
         self.client = client
@@ -180,10 +224,11 @@ class PlainS3Target:
 
     def upload(self, data: bytes) -> str:
         key = f"{self.prefix}/{uuid.uuid4().hex}"
-        self.client.upload_fileobj(io.BytesIO(data), self.bucket, key,
-                                   ExtraArgs={"ServerSideEncryption": "AES256",
-                                              "ContentType": "application/octet-stream"},
-                                   Config=TRANSFER)
+        if len(data) < TRANSFER.multipart_threshold:
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=data, **EXTRA_ARGS)
+        else:
+            self.client.upload_fileobj(io.BytesIO(data), self.bucket, key,
+                                       ExtraArgs=EXTRA_ARGS, Config=TRANSFER)
         return key
 
     def download(self, handle: str) -> int:

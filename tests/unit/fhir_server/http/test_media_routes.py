@@ -99,3 +99,13 @@ def test_early_open_of_a_missing_blob_raises_when_taken_and_abandons_quietly() -
         other.start(_file("b" * 64))
         await other.abandon()
     asyncio.run(scenario())
+
+
+def test_opened_closed_part_way_closes_the_stream() -> None:
+    async def scenario() -> None:
+        store = _Store()
+        chunks = await opened(store.open(SHA))
+        assert await anext(chunks) == b"one"
+        await chunks.aclose()
+        assert store.closed
+    asyncio.run(scenario())

@@ -21,6 +21,7 @@ from sqlalchemy import Select, literal_column
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
 from sqlalchemy.engine import make_url
 
+from storage.compiled_sql import CompiledSqlCache
 from storage.history import HistoryEntry
 from storage.patient_sql import (
     PostgresPatientSql,
@@ -36,7 +37,7 @@ _SQL = PostgresPatientSql()
 _SELECT_MANY_LEAN = select_current_json_sql(search_rows=False).replace(
     "p.id = %(id)s", "p.id = ANY(%(ids)s)")
 """Several patients without their search-only columns and rows (what mapping needs)."""
-_DIALECT = PGDialect_psycopg()  # type: ignore[no-untyped-call]
+_COMPILED = CompiledSqlCache(PGDialect_psycopg())  # type: ignore[no-untyped-call]
 
 
 def statement_timeout_option(milliseconds: int) -> str:
@@ -117,9 +118,9 @@ class PsycopgPatientRows:
         patient's rows added as one more column: one statement, one round trip."""
         query = statement.add_columns(
             literal_column(row_json_for("patients.id", search_rows=search_rows)))
-        compiled = query.compile(dialect=_DIALECT, compile_kwargs={"render_postcompile": True})
+        sql, parameters = _COMPILED.render(query)
         async with self._connection() as connection:
-            cursor = await connection.execute(compiled.string, compiled.params)
+            cursor = await connection.execute(sql, parameters)
             records = await cursor.fetchall()
         return [(list(record[:-1]), row_set_from_json(record[-1], search_rows=search_rows))
                 for record in records]

@@ -72,8 +72,9 @@ def format_instant(moment: datetime) -> str:
     """FHIR instant with millisecond precision in UTC (``2026-01-02T03:04:05.678Z``)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    if moment.utcoffset():
+        moment = moment.astimezone(UTC)
+    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def as_datetime(value: object) -> datetime:

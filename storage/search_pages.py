@@ -105,11 +105,6 @@ async def run_search(
     want_total = controls.total in ("accurate", "estimate") or controls.summary == "count" \
         or count == 0
 
-    total = None
-    if want_total:
-        async with reading(engine) as connection:
-            total = (await connection.execute(
-                select(func.count()).select_from(main).where(*conditions))).scalar_one()
     boundaries: list[Any] = []
     fetched: dict[str, RowSet] | None = None
     if count > 0 and controls.summary != "count":
@@ -134,8 +129,13 @@ async def run_search(
             next_token = encode_token(True, boundaries[-1])
         if (forward and token is not None) or (not forward and more):
             previous_token = encode_token(False, boundaries[0])
-    if total is None and token is None and not more:
-        total = len(boundaries)
+    total = None
+    if token is None and not more and count > 0 and controls.summary != "count":
+        total = len(boundaries)  # every match is on this first page: no count needed
+    elif want_total:
+        async with reading(engine) as connection:
+            total = (await connection.execute(
+                select(func.count()).select_from(main).where(*conditions))).scalar_one()
     ids = [boundary[-1] for boundary in boundaries]
     by_id = fetched if fetched is not None else {
         rows.main["id"]: rows for rows in await source.rows.select_many(ids)}

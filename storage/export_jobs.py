@@ -14,6 +14,7 @@ import orjson
 from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage.blob_removal import lock_blob
 from storage.export_tables import bulk_export_files, bulk_export_jobs
 from storage.media_tables import blobs
 
@@ -113,6 +114,10 @@ class ExportJobStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._engine
+
     async def create(self, job: NewJob, *, now: datetime) -> None:
         async with self._engine.begin() as connection:
             await connection.execute(insert(bulk_export_jobs).values(
@@ -205,6 +210,7 @@ class ExportJobStore:
             seq = max((row.seq for row in existing), default=0)
             taken = [(row.resource_type, row.kind) for row in existing]
             for item in files:
+                await lock_blob(connection, item.sha256)  # a removal of these bytes waits
                 seq += 1
                 taken.append((item.resource_type, item.kind))
                 number = taken.count((item.resource_type, item.kind))
@@ -260,7 +266,8 @@ class ExportJobStore:
 
     async def remove(self, job_id: str) -> list[str]:
         """Delete the job and its file rows; the blobs no other job's file (nor a Binary)
-        uses any more, for the caller to delete from the store."""
+        uses any more: candidates for ``remove_unused_blobs``, which checks again under each
+        blob's lock after this commit."""
         files = bulk_export_files.c
         async with self._engine.begin() as connection:
             hashes = sorted({row.sha256 for row in await connection.execute(

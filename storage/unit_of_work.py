@@ -12,7 +12,9 @@ PostgreSQL, whose transactions are otherwise dead after an error.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -30,10 +32,11 @@ from fhir_server.errors import Conflict
 class _Unit:
     engine: AsyncEngine
     connection: AsyncConnection
-    committed: list[Callable[[], None]] = field(default_factory=list)
-    """What to run once the unit has committed (a write's wake-up calls)."""
+    committed: list[Callable[[], Awaitable[None] | None]] = field(default_factory=list)
+    """What to run once the unit has committed (a write's wake-up calls, blob removals)."""
 
 
+logger = logging.getLogger("fhir_server")
 RETRY_LATER = frozenset({"40P01", "40001"})
 """PostgreSQL deadlock and serialization failures: the unit is rolled back, a retry works."""
 _current: ContextVar[_Unit | None] = ContextVar("fhir_unit_of_work", default=None)
@@ -71,7 +74,12 @@ async def unit_of_work(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
                            "resources and was rolled back; send it again") from exc
         raise
     for callback in unit.committed if unit is not None else ():
-        callback()
+        try:
+            result = callback()
+            if inspect.isawaitable(result):
+                await result
+        except Exception:  # the unit is committed: what follows it must not undo the answer
+            logger.exception("a step after a committed transaction failed")
 
 
 def after_commit(callback: Callable[[], None]) -> None:
@@ -81,6 +89,16 @@ def after_commit(callback: Callable[[], None]) -> None:
     unit = _current.get()
     if unit is None:
         callback()
+    else:
+        unit.committed.append(callback)
+
+
+async def when_committed(callback: Callable[[], Awaitable[None]]) -> None:
+    """Run ``callback`` once what was just written has committed: after the unit's commit
+    inside one, at once outside (a write outside a unit has committed when it returns)."""
+    unit = _current.get()
+    if unit is None:
+        await callback()
     else:
         unit.committed.append(callback)
 

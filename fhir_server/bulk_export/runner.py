@@ -25,6 +25,7 @@ from cryptography.fernet import MultiFernet
 
 from fhir_server.bulk_export.ndjson import line, line_with_data, sealed
 from fhir_server.bulk_export.reader import ExportReader, masked_if
+from storage.blob_removal import remove_unused_blobs
 from storage.blobs import BlobEmpty, BlobStore, StagedBlob
 from storage.export_jobs import (
     CANCELLED,
@@ -124,8 +125,7 @@ class ExportRunner:
 
     async def remove(self, job_id: str) -> None:
         """The job, its file rows and the blobs no other job uses."""
-        for sha256 in await self._jobs.remove(job_id):
-            await self._store.delete(sha256)
+        await remove_unused_blobs(self._jobs.engine, self._store, await self._jobs.remove(job_id))
 
     async def _run_job(self, job: ExportJob) -> None:
         try:

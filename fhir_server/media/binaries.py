@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fhir_server.errors import Gone, InvalidResource, Issue
 from fhir_server.media.policy import MediaPolicy
@@ -22,12 +22,13 @@ from fhir_server.merging.guard import MergedInto, refuse_merged_references
 from fhir_server.search.query import SearchRequest
 from mappings.binary import BINARY_SEARCH, BinaryContent, BinaryMapping
 from mappings.search_backing import SearchParameter
+from storage.blob_removal import lock_blob, remove_unused_blobs
 from storage.blobs import BlobEmpty, BlobInfo, BlobMissing, BlobStore, BlobTooLarge, StagedBlob
 from storage.mapped_repository import MappedRepository
 from storage.media_tables import binaries, blobs
 from storage.resource_rows import InTransaction
 from storage.stored import SearchResults, StoredResource, now
-from storage.unit_of_work import reading
+from storage.unit_of_work import reading, when_committed
 
 CHUNK = 256 * 1024
 
@@ -187,14 +188,17 @@ class BinaryRepository:
     async def delete(self, resource_id: str) -> StoredResource | None:
         current = await self._mapped.rows.select(resource_id, children=False)
         sha256 = current.main["sha256"] if current is not None else None
-        return await self._mapped.delete(
-            resource_id, in_transaction=self._release(sha256) if sha256 else None)
+        released: list[str] = []
+        stored = await self._mapped.delete(
+            resource_id, in_transaction=self._release(sha256, released) if sha256 else None)
+        await self._remove_after_commit(released)
+        return stored
 
     async def _create(self, resource: dict[str, Any], staged: StagedBlob,
                       resource_id: str | None = None) -> StoredResource:
         try:
             return await self._mapped.create(resource, facts=self._content(staged),
-                                             in_transaction=self._claim(staged, None),
+                                             in_transaction=self._claim(staged, None, []),
                                              resource_id=resource_id)
         finally:
             await self.store.discard(staged)
@@ -203,12 +207,15 @@ class BinaryRepository:
                       if_match: int | None) -> tuple[StoredResource, bool]:
         current = await self._mapped.rows.select(resource_id, children=False)
         previous = current.main["sha256"] if current is not None else None
+        released: list[str] = []
         try:
-            return await self._mapped.update(
+            result = await self._mapped.update(
                 resource_id, resource, if_match=if_match, facts=self._content(staged),
-                in_transaction=self._claim(staged, previous))
+                in_transaction=self._claim(staged, previous, released))
         finally:
             await self.store.discard(staged)
+        await self._remove_after_commit(released)
+        return result
 
     # ----------------------------------------------------------------- staging
 
@@ -261,12 +268,15 @@ class BinaryRepository:
 
     # -------------------------------------------------------- blob bookkeeping
 
-    def _claim(self, staged: StagedBlob, previous: str | None) -> InTransaction:
+    def _claim(self, staged: StagedBlob, previous: str | None,
+               released: list[str]) -> InTransaction:
         """Inside the version's transaction: hold the blob row (so a concurrent release waits),
-        place the bytes under their hash, and release the blob the previous version used."""
+        place the bytes under their hash, and release the blob the previous version used
+        (noted in ``released``)."""
 
         async def claim(connection: AsyncConnection) -> None:
             info = staged.info
+            await lock_blob(connection, info.sha256)  # a removal of these bytes waits
             row = {"sha256": info.sha256, "size": info.size, "sha1_base64": info.sha1_base64,
                    "detected_type": None, "stored_at": now()}
             insert = (postgresql.insert(blobs) if connection.dialect.name == "postgresql"
@@ -281,11 +291,22 @@ class BinaryRepository:
                     select(blobs.c.sha256).where(blobs.c.sha256 == info.sha256).with_for_update())
             await self.store.commit(staged, new=new)
             if previous and previous != info.sha256:
-                await self._release(previous)(connection)
+                await self._release(previous, released)(connection)
 
         return claim
 
-    def _release(self, sha256: str) -> InTransaction:
+    async def _remove_after_commit(self, released: list[str]) -> None:
+        """The bytes of the blobs the write released, once its transaction has committed."""
+        if released:
+            engine = self._mapped.rows.engine
+            await when_committed(lambda: self._remove(engine, list(released)))
+
+    async def _remove(self, engine: AsyncEngine, released: list[str]) -> None:
+        await remove_unused_blobs(engine, self.store, released)
+
+    def _release(self, sha256: str, released: list[str]) -> InTransaction:
+        """Inside the version's transaction: drop the blob row when no live Binary uses the
+        blob any more, and note it in ``released`` (its bytes go after the commit)."""
         async def release(connection: AsyncConnection) -> None:
             if self._retain_unused:
                 return
@@ -299,6 +320,6 @@ class BinaryRepository:
                 await connection.execute(
                     select(blobs.c.sha256).where(blobs.c.sha256 == sha256).with_for_update())
             await connection.execute(blobs.delete().where(blobs.c.sha256 == sha256))
-            await self.store.delete(sha256)
+            released.append(sha256)
 
         return release

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -34,6 +34,8 @@ class _Unit:
     connection: AsyncConnection
     committed: list[Callable[[], Awaitable[None] | None]] = field(default_factory=list)
     """What to run once the unit has committed (a write's wake-up calls, blob removals)."""
+    rolled_back: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    """What to run once the unit has rolled back (bytes placed for writes that are gone)."""
 
 
 logger = logging.getLogger("fhir_server")
@@ -68,18 +70,39 @@ async def unit_of_work(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
             finally:
                 _current.reset(token)
     except (DBAPIError, psycopg.Error) as exc:
+        await _run_after(unit.rolled_back if unit is not None else [], "rolled back")
         state = getattr(getattr(exc, "orig", None) or exc, "sqlstate", None)
         if state in RETRY_LATER:
             raise Conflict("The transaction collided with another one writing the same "
                            "resources and was rolled back; send it again") from exc
         raise
-    for callback in unit.committed if unit is not None else ():
+    except BaseException:
+        await _run_after(unit.rolled_back if unit is not None else [], "rolled back")
+        raise
+    await _run_after(unit.committed if unit is not None else [], "committed")
+
+
+async def _run_after(callbacks: Sequence[Callable[[], Awaitable[None] | None]],
+                     ended: str) -> None:
+    """Each callback in turn; a failure is logged, never raised (the transaction has ended,
+    and what follows it must not change its answer)."""
+    for callback in callbacks:
         try:
             result = callback()
             if inspect.isawaitable(result):
                 await result
-        except Exception:  # the unit is committed: what follows it must not undo the answer
-            logger.exception("a step after a committed transaction failed")
+        except Exception:
+            logger.exception("a step after a %s transaction failed", ended)
+
+
+async def when_rolled_back(callback: Callable[[], Awaitable[None]]) -> None:
+    """Run ``callback`` if what was just written is undone: when the running unit rolls back
+    inside one; at once outside (the caller calls this when its own write has failed)."""
+    unit = _current.get()
+    if unit is None:
+        await callback()
+    else:
+        unit.rolled_back.append(callback)
 
 
 def after_commit(callback: Callable[[], None]) -> None:

@@ -28,7 +28,7 @@ from storage.mapped_repository import MappedRepository
 from storage.media_tables import binaries, blobs
 from storage.resource_rows import InTransaction
 from storage.stored import SearchResults, StoredResource, now
-from storage.unit_of_work import reading, when_committed
+from storage.unit_of_work import active_connection, reading, when_committed, when_rolled_back
 
 CHUNK = 256 * 1024
 
@@ -196,24 +196,35 @@ class BinaryRepository:
 
     async def _create(self, resource: dict[str, Any], staged: StagedBlob,
                       resource_id: str | None = None) -> StoredResource:
+        placed: list[str] = []
         try:
-            return await self._mapped.create(resource, facts=self._content(staged),
-                                             in_transaction=self._claim(staged, None, []),
-                                             resource_id=resource_id)
+            stored = await self._mapped.create(
+                resource, facts=self._content(staged), resource_id=resource_id,
+                in_transaction=self._claim(staged, None, [], placed))
+        except BaseException:
+            await self._remove_if_undone(placed, failed=True)
+            raise
         finally:
             await self.store.discard(staged)
+        await self._remove_if_undone(placed, failed=False)
+        return stored
 
     async def _update(self, resource_id: str, resource: dict[str, Any], staged: StagedBlob,
                       if_match: int | None) -> tuple[StoredResource, bool]:
         current = await self._mapped.rows.select(resource_id, children=False)
         previous = current.main["sha256"] if current is not None else None
         released: list[str] = []
+        placed: list[str] = []
         try:
             result = await self._mapped.update(
                 resource_id, resource, if_match=if_match, facts=self._content(staged),
-                in_transaction=self._claim(staged, previous, released))
+                in_transaction=self._claim(staged, previous, released, placed))
+        except BaseException:
+            await self._remove_if_undone(placed, failed=True)
+            raise
         finally:
             await self.store.discard(staged)
+        await self._remove_if_undone(placed, failed=False)
         await self._remove_after_commit(released)
         return result
 
@@ -268,11 +279,11 @@ class BinaryRepository:
 
     # -------------------------------------------------------- blob bookkeeping
 
-    def _claim(self, staged: StagedBlob, previous: str | None,
-               released: list[str]) -> InTransaction:
+    def _claim(self, staged: StagedBlob, previous: str | None, released: list[str],
+               placed: list[str] | None = None) -> InTransaction:
         """Inside the version's transaction: hold the blob row (so a concurrent release waits),
-        place the bytes under their hash, and release the blob the previous version used
-        (noted in ``released``)."""
+        place the bytes under their hash (noted in ``placed`` when they are new content), and
+        release the blob the previous version used (noted in ``released``)."""
 
         async def claim(connection: AsyncConnection) -> None:
             info = staged.info
@@ -290,6 +301,8 @@ class BinaryRepository:
                 await connection.execute(
                     select(blobs.c.sha256).where(blobs.c.sha256 == info.sha256).with_for_update())
             await self.store.commit(staged, new=new)
+            if new and placed is not None:
+                placed.append(info.sha256)
             if previous and previous != info.sha256:
                 await self._release(previous, released)(connection)
 
@@ -300,6 +313,14 @@ class BinaryRepository:
         if released:
             engine = self._mapped.rows.engine
             await when_committed(lambda: self._remove(engine, list(released)))
+
+    async def _remove_if_undone(self, placed: list[str], *, failed: bool) -> None:
+        """Bytes this write placed as new content go again if the write is undone: now when
+        it failed on its own, when the unit of work rolls back inside one (a transaction
+        Bundle's later entry failing, a $validate trial)."""
+        engine = self._mapped.rows.engine
+        if placed and (failed or active_connection(engine) is not None):
+            await when_rolled_back(lambda: self._remove(engine, list(placed)))
 
     async def _remove(self, engine: AsyncEngine, released: list[str]) -> None:
         await remove_unused_blobs(engine, self.store, released)

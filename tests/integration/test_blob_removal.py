@@ -123,3 +123,33 @@ def test_a_removal_deletes_bytes_nothing_uses(client: TestClient, settings: Sett
     removed, present = asyncio.run(unused())
     assert removed == [hashlib.sha256(OTHER_PDF).hexdigest()]
     assert not present
+
+
+def test_new_bytes_of_a_rolled_back_transaction_are_not_left_behind(
+        client: TestClient, settings: Settings) -> None:
+    kept = _upload(client, PDF_BYTES)
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"request": {"method": "POST", "url": "Binary"},
+         "resource": {"resourceType": "Binary", "contentType": "application/pdf",
+                      "data": base64.b64encode(OTHER_PDF).decode()}},
+        {"request": {"method": "POST", "url": "Binary"},  # the same bytes as a live Binary
+         "resource": {"resourceType": "Binary", "contentType": "application/pdf",
+                      "data": base64.b64encode(PDF_BYTES).decode()}},
+        {"request": {"method": "PUT", "url": "Patient/x", "ifMatch": 'W/"7"'},
+         "resource": {"resourceType": "Patient", "id": "x"}}]}
+    assert client.post("/fhir", json=bundle, headers=FHIR_JSON).status_code == 412
+    assert [path.name for path in _blob_files(settings)] == [
+        hashlib.sha256(PDF_BYTES).hexdigest()]
+    assert client.get(f"/fhir/Binary/{kept}").content == PDF_BYTES
+
+
+def test_a_validate_trial_leaves_no_bytes(client: TestClient, settings: Settings) -> None:
+    parameters = {"resourceType": "Parameters", "parameter": [
+        {"name": "mode", "valueCode": "create"},
+        {"name": "resource", "resource": {
+            "resourceType": "Binary", "contentType": "application/pdf",
+            "data": base64.b64encode(OTHER_PDF).decode()}}]}
+    response = client.post("/fhir/Binary/$validate", json=parameters, headers=FHIR_JSON)
+    assert response.status_code == 200, response.text
+    assert response.json()["issue"][0]["severity"] == "information"
+    assert _blob_files(settings) == []

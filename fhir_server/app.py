@@ -41,6 +41,7 @@ from fhir_server.http.routes import fhir_routes
 from fhir_server.http.smart_routes import smart_routes
 from fhir_server.http.template_routes import template_routes
 from fhir_server.http.terminology_routes import terminology_routes
+from fhir_server.http.unexpected_errors import UnexpectedErrorMiddleware
 from fhir_server.http.validate_routes import validate_routes
 from fhir_server.http.xml_format import FhirXmlMiddleware
 from fhir_server.insurance import coverage_repository
@@ -183,6 +184,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
     app.router.routes.extend(metrics_routes())
     app.router.routes.extend(console_routes())
     _install_error_handlers(app)
+    app.add_middleware(UnexpectedErrorMiddleware)  # innermost: its 500 gets every header
     app.add_middleware(AuthenticationMiddleware)
     app.add_middleware(FhirXmlMiddleware, max_body_bytes=settings.max_body_bytes)
     install_hardening(app, settings, client_key=rate_limit_key)  # limits, CORS, headers, timeouts

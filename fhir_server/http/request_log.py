@@ -77,6 +77,7 @@ class RequestLogMiddleware:
             elif key == CLIENT_ID_HEADER:
                 client_id = value if _TOKEN.fullmatch(value) else None
         request_id = request_id or os.urandom(16).hex().encode()
+        scope.setdefault("state", {})["request_id"] = request_id.decode()  # for error logs
         status = 500
 
         async def send_with_id(message: Message) -> None:

@@ -98,6 +98,7 @@ def test_unexpected_error_answers_500_without_exception_text(
         assert leaked not in answer.text
     assert answer.headers["x-content-type-options"] == "nosniff"
     assert answer.headers["cache-control"] == "no-store"
+    assert answer.headers["x-request-id"]  # the id the failure is logged under
 
 
 # -------------------------------------------------------------------------------- CORS

@@ -161,11 +161,13 @@ def test_unexpected_error_logs_500(client: TestClient, lines: Lines,
 
     services = client.app.state.services  # type: ignore[attr-defined]
     monkeypatch.setattr(services.patients, "read", broken)
-    with pytest.raises(RuntimeError):
-        client.get("/fhir/Patient/abc")
+    response = client.get("/fhir/Patient/abc")
+    assert response.status_code == 500
+    assert response.json()["resourceType"] == "OperationOutcome"
     [line] = lines.parsed()
     assert (line["route"], line["status"]) == ("/fhir/Patient/{resource_id}", 500)
-    assert NAME not in lines.text()
+    assert response.headers["x-request-id"] == line["request_id"]  # the id to find it by
+    assert NAME not in lines.text() and NAME not in response.text
 
 
 def test_verified_token_client_wins_over_the_header(secured_client: TestClient,

@@ -6,8 +6,8 @@ rows (the mapping, then COPY into every table in one transaction, no HTTP, no ch
         [--bundles 20] [--size 100] [--clients 1,2,4] [--server-workers 2] [--server-clients 4]
 
 First in-process (ASGI, httpx: server and client share one Python process, so one core), then
-against ``fhir-server serve --workers N`` started here (real HTTP on loopback; the client
-process sends Bodies encoded before the clock starts), as a deployment runs it. Both on the
+against ``fhir-server serve --workers N`` started here (real HTTP on loopback), as a
+deployment runs it; both send bodies encoded before the clock starts. Both on the
 given database (migrated here; nothing is emptied). Patients come from
 ``benchmarks.synthetic_patients`` (a fresh seed per run, so no identifier repeats).
 Target: >= 1,000 Patients/s in transaction Bundles of 100 on PostgreSQL.
@@ -80,19 +80,19 @@ def mixed_bundle(seed: int, first: int, size: int) -> dict[str, Any]:
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 
-async def _send_all(http: httpx.AsyncClient, bundles: list[dict[str, Any]],
-                    clients: int) -> float:
-    queue = list(bundles)
+async def _send_all(http: httpx.AsyncClient, bodies: list[bytes], clients: int) -> float:
+    """Seconds to POST every encoded Bundle to ``http`` from ``clients`` concurrent senders;
+    RuntimeError with the answer's start when one is not 200."""
+    queue = list(bodies)
 
-    async def worker() -> None:
+    async def sender() -> None:
         while queue:
-            bundle = queue.pop()
-            response = await http.post("/fhir", json=bundle, headers=HEADERS)
+            response = await http.post("/fhir", content=queue.pop(), headers=HEADERS)
             if response.status_code != 200:
                 raise RuntimeError(response.text[:500])
 
     started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(clients)))
+    await asyncio.gather(*(sender() for _ in range(clients)))
     return time.perf_counter() - started
 
 
@@ -128,20 +128,21 @@ async def measure(database_url: str, bundles: int, size: int,
     base_seed = random.randrange(1, 1_000_000)
     async with app.router.lifespan_context(app), httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://bench", timeout=900) as http:
-        await _send_all(http, [patient_bundle(base_seed, 0, size)], 1)  # warm-up
+        await _send_all(http, [orjson.dumps(patient_bundle(base_seed, 0, size))], 1)  # warm-up
         for number, concurrency in enumerate(clients, start=1):
             seed = base_seed + number
-            work = [patient_bundle(seed, index * size, size) for index in range(bundles)]
+            work = [orjson.dumps(patient_bundle(seed, index * size, size))
+                    for index in range(bundles)]
             elapsed = await _send_all(http, work, concurrency)
             rate = bundles * size / elapsed
             rows.append([f"{size} Patients / transaction", str(concurrency),
                          str(bundles * size), f"{elapsed:.2f}", f"{rate:,.0f}",
                          "yes" if rate >= TARGET else "no"])
         seed = base_seed + 100
-        work = [mixed_bundle(seed, index * size, size) for index in range(bundles)]
-        resources = sum(len(bundle["entry"]) for bundle in work)
-        elapsed = await _send_all(http, work, clients[0])
-        rows.append([f"{len(work[0]['entry'])} mixed (Patient+DocRef+Comm)", str(clients[0]),
+        mixed = [mixed_bundle(seed, index * size, size) for index in range(bundles)]
+        resources = sum(len(bundle["entry"]) for bundle in mixed)
+        elapsed = await _send_all(http, [orjson.dumps(bundle) for bundle in mixed], clients[0])
+        rows.append([f"{len(mixed[0]['entry'])} mixed (Patient+DocRef+Comm)", str(clients[0]),
                      str(resources), f"{elapsed:.2f}", f"{resources / elapsed:,.0f}", "-"])
     raw = await raw_insert_rate(settings, base_seed + 200, bundles * size)
     rows.append(["raw COPY of the same Patient rows", "1", str(bundles * size), "-",
@@ -163,26 +164,11 @@ def start_server(database_url: str, workers: int, work: Path) -> Server:
 
 
 async def _post_all(base_url: str, bodies: list[bytes], clients: int) -> float:
-    """Seconds to POST every encoded Bundle from ``clients`` concurrent connections."""
-    queue = list(bodies)
+    """``_send_all`` over real HTTP, after one request to open a connection."""
     async with httpx.AsyncClient(base_url=base_url, timeout=900,
                                  limits=httpx.Limits(max_connections=clients)) as http:
-        async def worker() -> None:
-            while queue:
-                body = queue.pop()
-                response = await http.post("/fhir", content=body, headers=HEADERS)
-                if response.status_code != 200:
-                    raise RuntimeError(response.text[:500])
-
-        await worker_once(http)
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(clients)))
-        return time.perf_counter() - started
-
-
-async def worker_once(http: httpx.AsyncClient) -> None:
-    """A warm-up request (connection, the server's first import of everything)."""
-    await http.get("/fhir/metadata")
+        await http.get("/fhir/metadata")
+        return await _send_all(http, bodies, clients)
 
 
 def measure_server(database_url: str, bundles: int, size: int, workers: int,

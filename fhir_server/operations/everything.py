@@ -24,6 +24,7 @@ from fhir_server.search.query import parse_search
 from fhir_server.security.compartment import compartment_clause
 from mappings.fhir_dates import DateValueError, date_range
 from mappings.search_backing import SearchParameter
+from storage.stored import SearchResults
 
 TYPES = ("Patient", "Coverage", "DocumentReference", "Communication", "CommunicationRequest",
          "Binary")
@@ -99,28 +100,40 @@ async def everything(patient_id: str, query: EverythingQuery, *,
                      repositories: Mapping[str, ResourceRepository],
                      registry: dict[str, dict[str, SearchParameter]],
                      base_url: str) -> EverythingPage:
-    """One page of the compartment of Patient ``patient_id``."""
+    """One page of the compartment of Patient ``patient_id``; a next page only when there is
+    something on it."""
     page = EverythingPage()
     start, token = query.page
-    for index in range(start, len(query.types)):
-        kind = query.types[index]
-        remaining = query.count - len(page.resources)
-        if remaining == 0:
-            page.next_page = encode_page(index, None)
-            break
-        pairs = [("_count", str(remaining))]
+
+    async def search(kind: str, count: int, page_token: str | None) -> SearchResults:
+        pairs = [("_count", str(count))]
         if query.since:
             pairs.append(("_lastUpdated", f"gt{query.since}"))
-        if token is not None and index == start:
-            pairs.append(("_page", token))
+        if page_token is not None:
+            pairs.append(("_page", page_token))
         request = parse_search(pairs, registry, resource_type=kind, strict=True,
-                               default_count=remaining, max_count=remaining,
-                               base_url=base_url)
+                               default_count=count, max_count=count, base_url=base_url)
         request.clauses.append(compartment_clause(kind, patient_id))
+        return await repositories[kind].search(request)
+
+    for index in range(start, len(query.types)):
+        remaining = query.count - len(page.resources)
+        if remaining == 0:
+            for later in range(index, len(query.types)):  # the page is full: is more to come?
+                try:
+                    probe = await search(query.types[later], 1, None)
+                except Forbidden:
+                    page.left_out.append(query.types[later])  # reported here: no page has it
+                    continue
+                if probe.resources:
+                    page.next_page = encode_page(later, None)
+                    break
+            break
         try:
-            found = await repositories[kind].search(request)
+            found = await search(query.types[index], remaining,
+                                 token if index == start else None)
         except Forbidden:
-            page.left_out.append(kind)
+            page.left_out.append(query.types[index])
             continue
         page.resources += found.resources
         if found.next_token:

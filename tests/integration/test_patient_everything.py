@@ -66,6 +66,20 @@ def test_paging_walks_every_type_once(client: TestClient) -> None:
     assert seen == everything
 
 
+def test_a_page_that_ends_with_the_compartment_has_no_next_link(client: TestClient) -> None:
+    _record(client)
+    total = len(_ids(client.get("/fhir/Patient/p-1/$everything").json()))
+    for count in (total, total - 1):  # the last page full, then one short of the whole
+        url: str | None = f"/fhir/Patient/p-1/$everything?_count={count}"
+        pages: list[int] = []
+        while url:
+            bundle = client.get(url).json()
+            pages.append(len(_ids(bundle)))
+            url = next((link["url"].replace("http://testserver", "")
+                        for link in bundle["link"] if link["relation"] == "next"), None)
+        assert 0 not in pages and sum(pages) == total, (count, pages)
+
+
 def test_type_and_since_narrow_it(client: TestClient) -> None:
     _record(client)
     only = _ids(client.get("/fhir/Patient/p-1/$everything?_type=Communication,Patient").json())

@@ -37,11 +37,11 @@ OLD_ROWS = [
 ]
 
 
-def _migrate(url: str, revision: str, engine: Engine) -> None:
+def _migrate(url: str, revision: str, engine: Engine, *, down: bool = False) -> None:
     config = alembic_config(url)
     with engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+        (command.downgrade if down else command.upgrade)(config, revision)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -95,3 +95,26 @@ def test_upgrade_back_fills_search_values_of_existing_rows(empty_database: str) 
         (0, "identifier", None, "R-1"),
         (1, "identifier:of-type", "urn:t|c", "R-1"),
         (2, "group-identifier:of-type", "urn:t|g", "G-1")]
+
+
+def test_downgrade_takes_the_new_rows_away_and_upgrade_brings_them_back(
+        empty_database: str) -> None:
+    engine = create_engine(sync_url(empty_database))
+    typed = text("SELECT count(*) FROM notification_requests_tokens WHERE param LIKE :typed"
+                 ).bindparams(typed="%:of-type")
+    try:
+        _migrate(empty_database, "0013", engine)
+        with engine.begin() as connection:
+            for statement in OLD_ROWS:
+                connection.execute(text(statement))
+        _migrate(empty_database, "head", engine)
+        _migrate(empty_database, "0013", engine, down=True)
+        with engine.connect() as connection:
+            assert connection.execute(typed).scalar_one() == 0
+        _migrate(empty_database, "head", engine)
+        with engine.connect() as connection:
+            assert connection.execute(typed).scalar_one() == 2
+            assert connection.execute(text(
+                "SELECT family_sort FROM patients WHERE id = 'p1'")).scalar_one() == "obrien"
+    finally:
+        engine.dispose()

@@ -96,7 +96,8 @@ def downgrade() -> None:
         batch_op.add_column(sa.Column('type_code', sa.Text(), nullable=True))
     op.drop_table('patient_identifier_types')
     for table in IDENTIFIER_PARAMS:
-        op.execute(f"DELETE FROM {table}_tokens WHERE param LIKE '%:of-type'")
+        op.execute(sa.text(f"DELETE FROM {table}_tokens WHERE param LIKE :typed")
+                   .bindparams(typed="%:of-type"))
 
 
 def _batches(bind: sa.Connection, statement: str) -> Iterator[list[tuple[Any, ...]]]:

@@ -44,6 +44,15 @@ def _migrate(url: str, revision: str, engine: Engine, *, down: bool = False) -> 
         (command.downgrade if down else command.upgrade)(config, revision)
 
 
+def _upgraded_with_old_rows(url: str, engine: Engine) -> None:
+    """The database at 0013 with OLD_ROWS in it, then upgraded to head."""
+    _migrate(url, "0013", engine)
+    with engine.begin() as connection:
+        for statement in OLD_ROWS:
+            connection.execute(text(statement))
+    _migrate(url, "head", engine)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The URL of a database of its own, dropped afterwards."""
@@ -70,11 +79,7 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
 def test_upgrade_back_fills_search_values_of_existing_rows(empty_database: str) -> None:
     engine = create_engine(sync_url(empty_database))
     try:
-        _migrate(empty_database, "0013", engine)
-        with engine.begin() as connection:
-            for statement in OLD_ROWS:
-                connection.execute(text(statement))
-        _migrate(empty_database, "head", engine)
+        _upgraded_with_old_rows(empty_database, engine)
         with engine.connect() as connection:
             patient = connection.execute(text(
                 "SELECT family_search, family_exact, name_search, family_sort, given_sort,"
@@ -103,11 +108,7 @@ def test_downgrade_takes_the_new_rows_away_and_upgrade_brings_them_back(
     typed = text("SELECT count(*) FROM notification_requests_tokens WHERE param LIKE :typed"
                  ).bindparams(typed="%:of-type")
     try:
-        _migrate(empty_database, "0013", engine)
-        with engine.begin() as connection:
-            for statement in OLD_ROWS:
-                connection.execute(text(statement))
-        _migrate(empty_database, "head", engine)
+        _upgraded_with_old_rows(empty_database, engine)
         _migrate(empty_database, "0013", engine, down=True)
         with engine.connect() as connection:
             assert connection.execute(typed).scalar_one() == 0

@@ -47,8 +47,9 @@ AUDIT_EVENT_SEARCH: dict[str, SearchParameter] = {
                              "AuditEvent.agent.who (the token's fhirUser)"),
     "entity": SearchParameter("reference", ReferenceRows(ENTITY_TYPES), None,
                               "AuditEvent.entity.what"),
-    "patient": SearchParameter("reference", ReferenceRows(("Patient",)), None,
-                               "The patients the audited resources belong to"),
+    "patient": SearchParameter("reference", ReferenceRows(("Patient",), ("entity", "agent")), None,
+                               "A Patient among the audited entities or the agents (R4: "
+                               "agent.who and entity.what that are Patients)"),
 }
 
 
@@ -72,9 +73,7 @@ class AuditEventMapping:
                 tokens.add("altid", None, agent["altId"])
             references.each("agent", [agent.get("who")])
         entities = [entity.get("what") for entity in resource.get("entity") or []]
-        references.each("entity", entities)
-        references.each("patient", [what for what in entities
-                                    if str((what or {}).get("reference", "")).startswith("Patient/")])
+        references.each("entity", entities)  # ``patient`` searches these and the agents'
         return RowSet(
             main={"id": resource_id, "version_id": 1, "last_updated": recorded,
                   "deleted_at": None, "recorded": recorded, "action": resource["action"],

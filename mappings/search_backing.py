@@ -63,9 +63,17 @@ class TokenRows:
 
 @dataclass(frozen=True)
 class ReferenceRows:
-    """A reference stored as rows (param, target type, target id, url) of the reference table."""
+    """A reference stored as rows (param, target type, target id, url) of the reference table.
+    ``stored_as``: when not empty, the parameter has no rows of its own and is served by the
+    rows of these parameters that point at one of ``target_types`` (AuditEvent ``patient``:
+    the Patient ``entity`` and ``agent`` rows, so each Patient is stored once)."""
 
     target_types: tuple[str, ...]
+    stored_as: tuple[str, ...] = ()
+
+    def row_params(self, name: str) -> tuple[str, ...]:
+        """The ``param`` values of the rows that hold parameter ``name``."""
+        return self.stored_as or (name,)
 
 
 @dataclass(frozen=True)

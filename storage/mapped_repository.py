@@ -55,7 +55,8 @@ class MappedRepository:
         self._mapping = mapping
         self._catalog = catalog
         sql = SearchSql(mapping.resource_type, rows.main, rows.children, owner=rows.owner,
-                        cipher=cipher, phone_region=phone_region, peers=catalog.compilers)
+                        cipher=cipher, phone_region=phone_region, peers=catalog.compilers,
+                        parameters=mapping.search_parameters)
         self._source = SearchSource(sql, rows, mapping.to_resource, mapping.search_parameters)
         catalog.add(self._source)
 

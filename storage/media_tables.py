@@ -20,12 +20,13 @@ from storage.tables import ID_LENGTH, UtcDateTime, metadata
 SHA256_LENGTH = 64
 
 
-def search_child_tables(parent: str) -> dict[str, Table]:
-    """The token and reference child tables of ``parent`` (rows keyed by resource_id)."""
+def search_child_tables(parent: str, *, foreign_key: bool = True) -> dict[str, Table]:
+    """The token and reference child tables of ``parent`` (rows keyed by resource_id, a
+    foreign key to ``parent`` unless ``foreign_key`` is False)."""
 
     def owner() -> Column[str]:
-        return Column("resource_id", String(ID_LENGTH),
-                      ForeignKey(f"{parent}.id", ondelete="CASCADE"), primary_key=True)
+        keys = [ForeignKey(f"{parent}.id", ondelete="CASCADE")] if foreign_key else []
+        return Column("resource_id", String(ID_LENGTH), *keys, primary_key=True)
 
     tokens = Table(
         f"{parent}_tokens", metadata, owner(),

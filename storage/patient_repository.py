@@ -62,7 +62,7 @@ class PatientRepository:
         self._catalog = catalog or SearchCatalog()
         sql = SearchSql(RESOURCE_TYPE, patients, PATIENT_CHILD_TABLES, owner="patient_id",
                         cipher=context.cipher, phone_region=context.phone_region,
-                        peers=self._catalog.compilers)
+                        peers=self._catalog.compilers, parameters=PATIENT_SEARCH)
         self._source = SearchSource(sql, rows, self._to_resource, PATIENT_SEARCH)
         self._catalog.add(self._source)
 

@@ -12,7 +12,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fhir_server.search.query import Include, SearchRequest
-from mappings.search_backing import SearchParameter
+from mappings.search_backing import ReferenceRows, SearchParameter
 from storage.keyset import SortKey, beyond, decode_token, encode_token, order_by
 from storage.row_set import RowSet
 from storage.search_sql import SearchSql
@@ -168,11 +168,12 @@ async def _included(
                 cut |= len(referring) > limit
                 wanted |= referring
             else:
+                params = _row_params(sources, include)
                 wanted |= {(include.target_type, ref["target_id"])
                            for resource_type, rows in frontier
                            if resource_type == include.source_type
                            for ref in rows.children.get("references", [])
-                           if ref["param"] == include.parameter
+                           if ref["param"] in params
                            and ref["target_type"] == include.target_type and ref["target_id"]}
         wanted -= seen
         seen |= wanted
@@ -192,6 +193,16 @@ async def _included(
         included += [sources[resource_type].to_resource(rows) for resource_type, rows in fresh]
         frontier = fresh
     return included, cut
+
+
+def _row_params(sources: Mapping[str, SearchSource], include: Include) -> tuple[str, ...]:
+    """The ``param`` values of the reference rows that hold ``include``'s parameter."""
+    source = sources.get(include.source_type)
+    parameter = source.parameters.get(include.parameter) if source is not None else None
+    backing = parameter.backing if parameter is not None else None
+    if isinstance(backing, ReferenceRows):
+        return backing.row_params(include.parameter)
+    return (include.parameter,)
 
 
 def _by_type(keys: list[tuple[str, str]]) -> dict[str, list[str]]:
@@ -215,7 +226,8 @@ async def _referring(
     refs, main = sql.children["references"], sql.main
     owner = refs.c[sql.owner]
     statement = (select(owner).join(main, main.c.id == owner)
-                 .where(main.c.deleted_at.is_(None), refs.c.param == include.parameter,
+                 .where(main.c.deleted_at.is_(None),
+                        sql.reference_rows(refs, include.parameter),
                         refs.c.target_type == include.target_type,
                         refs.c.target_id.in_(targets))
                  .limit(limit + 1))

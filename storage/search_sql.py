@@ -46,6 +46,7 @@ from mappings.search_backing import (
     IdentifierRows,
     PatientCompartment,
     ReferenceRows,
+    SearchParameter,
     SetFlag,
     StatusFlag,
     TelecomRows,
@@ -83,8 +84,10 @@ class SearchSql:
 
     def __init__(self, resource_type: str, main: FromClause, children: Mapping[str, FromClause],
                  *, owner: str, cipher: FieldCipher, phone_region: str,
-                 peers: dict[str, SearchSql] | None = None) -> None:
+                 peers: dict[str, SearchSql] | None = None,
+                 parameters: Mapping[str, SearchParameter] | None = None) -> None:
         self.resource_type = resource_type
+        self.parameters: Mapping[str, SearchParameter] = parameters or {}
         self.main = main
         self.children = children
         self.owner = owner
@@ -111,7 +114,8 @@ class SearchSql:
             other = self.peers[source_type].aliased()
             other_refs = other.children["references"]
             return exists().where(
-                other_refs.c[other.owner] == other.main.c.id, other_refs.c.param == reference,
+                other_refs.c[other.owner] == other.main.c.id,
+                other.reference_rows(other_refs, reference),
                 other_refs.c.target_type == self.resource_type,
                 other_refs.c.target_id == self.main.c.id,
                 other.main.c.deleted_at.is_(None), other.condition(inner))
@@ -121,7 +125,7 @@ class SearchSql:
         targets = select(other.main.c.id).where(other.main.c.deleted_at.is_(None),
                                                 other.condition(inner))
         return self._child("references", and_(
-            refs.c.param == clause.name, refs.c.target_type == clause.target_type,
+            self.reference_rows(refs, clause.name), refs.c.target_type == clause.target_type,
             refs.c.target_id.in_(targets)))
 
     def aliased(self) -> SearchSql:
@@ -130,7 +134,17 @@ class SearchSql:
             self.resource_type, self.main.alias(),
             {key: table.alias() for key, table in self.children.items()},
             owner=self.owner, cipher=self.cipher, phone_region=self.phone_region,
-            peers=self.peers)
+            peers=self.peers, parameters=self.parameters)
+
+    def reference_rows(self, table: FromClause, name: str) -> Condition:
+        """The rows of reference table ``table`` (this type's or an alias) that hold reference
+        parameter ``name`` (see ``ReferenceRows.stored_as``)."""
+        parameter = self.parameters.get(name)
+        backing = parameter.backing if parameter is not None else None
+        if isinstance(backing, ReferenceRows) and backing.stored_as:
+            return and_(table.c.param.in_(backing.stored_as),
+                        table.c.target_type.in_(backing.target_types))
+        return table.c.param == name
 
     def _value(self, clause: Clause, value: SearchValue) -> Condition:
         assert clause.parameter is not None
@@ -309,7 +323,7 @@ class SearchSql:
     def _reference(self, name: str, value: ReferenceValue) -> Condition:
         table = self.children["references"]
         if value.foreign:
-            return self._child("references", and_(table.c.param == name,
+            return self._child("references", and_(self.reference_rows(table, name),
                                                   table.c.url == value.url))
         by_id = table.c.target_id == value.target_id
         if value.target_type:
@@ -319,7 +333,7 @@ class SearchSql:
         if value.base:
             local = or_(local, table.c.url.startswith(value.base + "/", autoescape=True))
         by_id = and_(by_id, local)
-        return self._child("references", and_(table.c.param == name,
+        return self._child("references", and_(self.reference_rows(table, name),
                                               or_(by_id, table.c.url == value.url)))
 
     def _token_reference(self, name: str, value: CompositeValue) -> Condition:
@@ -419,5 +433,7 @@ class SearchSql:
             table = self.children["telecoms"]
             return self._child("telecoms", table.c.system == backing.system
                                if backing.system else true())
-        key = "references" if isinstance(backing, ReferenceRows) else "tokens"
-        return self._child(key, self.children[key].c.param == clause.name)
+        if isinstance(backing, ReferenceRows):
+            table = self.children["references"]
+            return self._child("references", self.reference_rows(table, clause.name))
+        return self._child("tokens", self.children["tokens"].c.param == clause.name)

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
-from storage.audit_tables import audit_events
+from storage.audit_tables import AUDIT_EVENT_CHILD_TABLES, audit_events
 from storage.tables import patients
 from tests.factories import FHIR_JSON, PDF_BYTES, patient
 from tests.tokens import TokenIssuer
@@ -99,6 +99,39 @@ def test_audit_search_by_action_date_and_agent(secured_client: TestClient,
     assert _subtypes(_events(secured_client, token_issuer, "&altid=clerk&action=C")) == ["create"]
     assert len(_events(secured_client, token_issuer, "&altid=clerk&date=ge2020-01-01")) == 2
     assert _events(secured_client, token_issuer, "&altid=clerk&date=lt2020-01-01") == []
+
+
+def test_audit_patient_search_covers_entities_and_agents_stored_once(
+        secured_client: TestClient, token_issuer: TokenIssuer, engine: Engine) -> None:
+    """R4 AuditEvent ``patient``: agent.who or entity.what that is a Patient; each Patient of
+    an event is one reference row (the ``entity`` or ``agent`` row), not a second copy."""
+    clerk = FHIR_JSON | token_issuer.headers("user/Patient.crs", subject="clerk")
+    seen = secured_client.post("/fhir/Patient", json=patient(), headers=clerk).json()
+    viewer = secured_client.post("/fhir/Patient", json=patient(), headers=clerk).json()
+    as_patient = token_issuer.headers("patient/Patient.rs", subject="portal-user",
+                                      patient=viewer["id"], fhirUser=f"Patient/{viewer['id']}")
+    assert secured_client.get(f"/fhir/Patient/{viewer['id']}",
+                              headers=as_patient).status_code == 200
+    viewer_events = _events(secured_client, token_issuer,
+                            f"&patient={viewer['id']}&altid=portal-user")
+    assert _subtypes(viewer_events) == ["read"]
+    assert {"reference": f"Patient/{viewer['id']}"} in [a.get("who")
+                                                         for a in viewer_events[0]["agent"]]
+    # the agent alone makes a match: the clerk's create of `seen` names no viewer
+    assert [e["id"] for e in _events(secured_client, token_issuer,
+                                     f"&patient={seen['id']}&agent=Patient/{viewer['id']}")] == []
+    assert _subtypes(_events(secured_client, token_issuer,
+                             f"&patient:Patient={seen['id']}&altid=clerk")) == ["create"]
+    assert _events(secured_client, token_issuer, "&patient:missing=true&altid=clerk") == []
+    included = secured_client.get(
+        f"/fhir/AuditEvent?altid=clerk&patient={seen['id']}&_include=AuditEvent:patient",
+        headers=token_issuer.headers(f"{AUDITOR} user/Patient.rs", subject="auditor")).json()
+    assert sorted((e["search"]["mode"], e["resource"]["resourceType"])
+                  for e in included["entry"]) == [("include", "Patient"), ("match", "AuditEvent")]
+    with engine.connect() as connection:
+        params = {row[0] for row in connection.execute(
+            select(AUDIT_EVENT_CHILD_TABLES["references"].c.param))}
+    assert "patient" not in params and "entity" in params
 
 
 def test_audit_trail_cannot_be_changed(secured_client: TestClient,

@@ -4,17 +4,15 @@ as 0013 left them, then the database is upgraded; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from alembic import command
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
 from storage.database import sync_url
-from storage.migrate import alembic_config
+from tests.integration.migration_databases import migrate, own_database
 
 OLD_ROWS = [
     ("INSERT INTO patients (id, version_id, last_updated, status, family_name, family_search,"
@@ -37,43 +35,18 @@ OLD_ROWS = [
 ]
 
 
-def _migrate(url: str, revision: str, engine: Engine, *, down: bool = False) -> None:
-    config = alembic_config(url)
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        (command.downgrade if down else command.upgrade)(config, revision)
-
-
 def _upgraded_with_old_rows(url: str, engine: Engine) -> None:
     """The database at 0013 with OLD_ROWS in it, then upgraded to head."""
-    _migrate(url, "0013", engine)
+    migrate(url, "0013", engine)
     with engine.begin() as connection:
         for statement in OLD_ROWS:
             connection.execute(text(statement))
-    _migrate(url, "head", engine)
+    migrate(url, "head", engine)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The URL of a database of its own, dropped afterwards."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'old.sqlite3'}"
-        return
-    shared = os.environ.get("FHIR_TEST_POSTGRES_URL")
-    if not shared:
-        pytest.skip("PostgreSQL tests need FHIR_TEST_POSTGRES_URL")
-    url = make_url(shared)
-    name = f"{url.database}_m0014"
-    admin = create_engine(sync_url(shared), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    yield from own_database(request.param, tmp_path, "m0014")
 
 
 def test_upgrade_back_fills_search_values_of_existing_rows(empty_database: str) -> None:
@@ -109,10 +82,10 @@ def test_downgrade_takes_the_new_rows_away_and_upgrade_brings_them_back(
                  ).bindparams(typed="%:of-type")
     try:
         _upgraded_with_old_rows(empty_database, engine)
-        _migrate(empty_database, "0013", engine, down=True)
+        migrate(empty_database, "0013", engine, down=True)
         with engine.connect() as connection:
             assert connection.execute(typed).scalar_one() == 0
-        _migrate(empty_database, "head", engine)
+        migrate(empty_database, "head", engine)
         with engine.connect() as connection:
             assert connection.execute(typed).scalar_one() == 2
             assert connection.execute(text(

@@ -63,6 +63,7 @@ from storage.crypto import load_cipher
 from storage.database import create_engine, open_patient_rows
 from storage.migrate import upgrade_to_head
 from storage.patient_repository import PatientRepository
+from storage.patient_rows_pg import PsycopgPatientRows
 from storage.search_pages import SearchCatalog
 from storage.stored import now
 from storage.template_store import TemplateStore
@@ -92,7 +93,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
         patients = PatientRepository(engine, rows, context, catalog)
         blob_store = blob_store_from_url(settings.blob_url, data_dir=settings.data_dir)
         templates = TemplateStore(engine)
-        audit_trail = AuditTrail(engine) if settings.audit else None
+        audit_trail = AuditTrail(engine, pool=rows.pool if isinstance(
+            rows, PsycopgPatientRows) else None) if settings.audit else None
         dispatcher = build_dispatcher(settings, engine, templates=templates,
                                       patients=patients.resources,
                                       channels=channels_from_settings(settings), clock=now)

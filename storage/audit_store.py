@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -36,8 +37,12 @@ class AuditTrail:
     every event that arrived meanwhile shares one transaction, so auditing each read costs a
     fraction of a transaction under load."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, pool: AsyncConnectionPool | None = None) -> None:
+        """``pool``: autocommit psycopg connections to the same PostgreSQL database; a group
+        commit is then one statement on one of them (its own transaction, one round trip),
+        not BEGIN, the statement and COMMIT through SQLAlchemy."""
         self._engine = engine
+        self._pool = pool
         self._pending: list[tuple[list[dict[str, Any]], asyncio.Future[None] | None]] = []
         self._wake: asyncio.Event | None = None
         self._flusher: asyncio.Task[None] | None = None
@@ -83,9 +88,14 @@ class AuditTrail:
 
     async def _flush(self, batch: list[tuple[list[dict[str, Any]], asyncio.Future[None] | None]]
                      ) -> None:
+        events = [event for events, _ in batch for event in events]
         try:
-            async with self._engine.begin() as connection:
-                await _insert(connection, [event for events, _ in batch for event in events])
+            if self._pool is not None:
+                async with self._pool.connection() as connection:
+                    await connection.execute(_ONE_STATEMENT_PSYCOPG, _rows_json(events))
+            else:
+                async with self._engine.begin() as connection:
+                    await _insert(connection, events)
         except Exception as error:  # noqa: BLE001 (every waiter learns it; the flusher lives on)
             logger.error("audit events could not be stored: %s", type(error).__name__)
             for _, future in batch:
@@ -107,7 +117,9 @@ class AuditTrail:
                 await self._flusher
 
 
-async def _insert(connection: AsyncConnection, events: list[dict[str, Any]]) -> None:
+def _rows(events: list[dict[str, Any]]) -> tuple[list[dict[str, Any]],
+                                                  dict[str, list[dict[str, Any]]]]:
+    """The main rows of ``events`` and their child rows by child table key."""
     main: list[dict[str, Any]] = []
     children: dict[str, list[dict[str, Any]]] = {key: [] for key in AUDIT_EVENT_CHILD_TABLES}
     for event in events:
@@ -116,12 +128,22 @@ async def _insert(connection: AsyncConnection, events: list[dict[str, Any]]) -> 
         main.append(rows.main)
         for key, child_rows in rows.children.items():
             children[key] += [row | {"resource_id": event["id"]} for row in child_rows]
-    if connection.dialect.name == "postgresql":
-        await connection.execute(_ONE_STATEMENT, {
-            "events": orjson.dumps(main).decode(),
+    return main, children
+
+
+def _rows_json(events: list[dict[str, Any]]) -> dict[str, str]:
+    """The parameters of the one-statement insert: each table's rows as a JSON array."""
+    main, children = _rows(events)
+    return {"events": orjson.dumps(main).decode(),
             "tokens": orjson.dumps(children["tokens"]).decode(),
-            "references": orjson.dumps(children["references"]).decode()})
+            "references": orjson.dumps(children["references"]).decode()}
+
+
+async def _insert(connection: AsyncConnection, events: list[dict[str, Any]]) -> None:
+    if connection.dialect.name == "postgresql":
+        await connection.execute(_ONE_STATEMENT, _rows_json(events))
         return
+    main, children = _rows(events)
     for table, table_rows in ((audit_events, main),
                               *((AUDIT_EVENT_CHILD_TABLES[key], children[key])
                                 for key in AUDIT_EVENT_CHILD_TABLES)):
@@ -139,8 +161,10 @@ tokens AS (
 INSERT INTO audit_events_references
 SELECT * FROM jsonb_populate_recordset(NULL::audit_events_references, CAST(:references AS jsonb))
 """)
-"""Every row of a batch in one statement on PostgreSQL (one round trip; the foreign keys are
-checked at its end, when the events are in)."""
+"""Every row of a batch in one statement on PostgreSQL (one round trip)."""
+_ONE_STATEMENT_PSYCOPG = str(_ONE_STATEMENT).replace(":events", "%(events)s").replace(
+    ":tokens", "%(tokens)s").replace(":references", "%(references)s")
+"""The same statement with psycopg's placeholders, for the autocommit pool."""
 
 
 def _read_only(action: str) -> MethodNotAllowed:

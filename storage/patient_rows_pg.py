@@ -77,6 +77,11 @@ class PsycopgPatientRows:
     async def open(self) -> None:
         await self._pool.open()
 
+    @property
+    def pool(self) -> AsyncConnectionPool:
+        """The autocommit connections (other single-statement writers share them)."""
+        return self._pool
+
     async def close(self) -> None:
         await self._pool.close()
 

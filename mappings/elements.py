@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -27,10 +28,12 @@ def remainder_of(resource: Mapping[str, Any], owned: Iterable[str]) -> dict[str,
 
 def with_server_meta(resource: dict[str, Any], main: Mapping[str, Any]) -> None:
     """Set ``meta.versionId`` and ``meta.lastUpdated`` from a main row (first in ``meta``)."""
-    meta = dict(resource.get("meta") or {})
-    meta["versionId"] = str(main["version_id"])
-    meta["lastUpdated"] = format_instant(as_datetime(main["last_updated"]))
-    resource["meta"] = order_keys(meta, SERVER_META_KEYS)
+    server = {"versionId": str(main["version_id"]),
+              "lastUpdated": format_instant(as_datetime(main["last_updated"]))}
+    kept = resource.get("meta")
+    resource["meta"] = order_keys(server | {key: value for key, value in kept.items()
+                                           if key not in server},
+                                  SERVER_META_KEYS) if kept else server
 
 
 def dump_json(value: Any) -> str | None:
@@ -118,15 +121,31 @@ def join_element(row: Mapping[str, Any], plan: JoinPlan) -> dict[str, Any]:
 
 
 def order_keys(element: dict[str, Any], order: Iterable[str]) -> dict[str, Any]:
-    """``element`` with the keys named in ``order`` first, in that order, then the others."""
-    ordered: dict[str, Any] = {}
+    """``element`` with the keys named in ``order`` first, in that order (each ``_key`` right
+    after its ``key``), then the others as they were; ``element`` itself when already so."""
+    ranks = _ranks(tuple(order))
+    last = len(ranks)
+    keyed = [(ranks.get(key, last), key) for key in element]
+    previous = -1
+    for rank, _ in keyed:
+        if rank < previous:
+            break
+        previous = rank
+    else:
+        return element
+    keyed.sort(key=_first)  # stable: the others keep their order
+    return {key: element[key] for _, key in keyed}
+
+
+def _first(pair: tuple[int, str]) -> int:
+    return pair[0]
+
+
+@functools.lru_cache(maxsize=64)
+def _ranks(order: tuple[str, ...]) -> dict[str, int]:
+    """Each key of ``order`` and its ``_key`` by position (made once per order)."""
+    ranks: dict[str, int] = {}
     for key in order:
-        if key in element:
-            ordered[key] = element[key]
-        underscored = "_" + key
-        if underscored in element:
-            ordered[underscored] = element[underscored]
-    for key, value in element.items():
-        if key not in ordered:
-            ordered[key] = value
-    return ordered
+        ranks.setdefault(key, len(ranks))
+        ranks.setdefault("_" + key, len(ranks))
+    return ranks

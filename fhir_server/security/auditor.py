@@ -33,8 +33,9 @@ class Auditor:
     @asynccontextmanager
     async def atomic(self) -> AsyncIterator[None]:
         """One transaction for a write and its AuditEvent (the running unit of work's, in a
-        transaction Bundle)."""
-        if self._trail is None or active_connection(self._engine) is not None:
+        transaction Bundle); also without the audit trail, so the parts of one write (a
+        document and the Binary of its inline data) commit or roll back together."""
+        if active_connection(self._engine) is not None:
             yield
             return
         async with unit_of_work(self._engine):

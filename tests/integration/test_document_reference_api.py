@@ -14,7 +14,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
-from storage.media_tables import media_assets
+from fhir_server.app import create_app
+from fhir_server.settings import Settings
+from storage.media_tables import binaries, blobs, media_assets
+from tests.conftest import empty_tables
 from tests.factories import FHIR_JSON, PDF_BYTES, document_reference, issue_codes, patient
 
 SHA1_OF_PDF = base64.b64encode(hashlib.sha1(PDF_BYTES).digest()).decode()
@@ -89,6 +92,28 @@ def test_client_hash_that_does_not_match_the_bytes_is_400(client: TestClient) ->
     assert response.status_code == 400
     assert "hash" in response.json()["issue"][0]["diagnostics"]
     assert client.get("/fhir/DocumentReference").json()["total"] == 0
+
+
+@pytest.mark.parametrize("audit", [True, False])
+def test_refused_document_leaves_no_binary_of_its_inline_data(
+        settings: Settings, engine: Engine, audit: bool) -> None:
+    """The Binary made from inline data is part of the document's write: when the document
+    is refused after it (here by its hash), neither the Binary nor its bytes stay, with the
+    audit trail on or off (``FHIR_AUDIT=false`` must not split the write)."""
+    empty_tables(engine)
+    resource = document_reference()
+    resource["content"][0]["attachment"]["hash"] = base64.b64encode(b"x" * 20).decode()
+    with TestClient(create_app(settings.model_copy(update={"audit": audit}),
+                               migrate=False)) as client:
+        response = client.post("/fhir/DocumentReference", json=resource, headers=FHIR_JSON)
+        assert response.status_code == 400, response.text
+        assert client.get("/fhir/Binary").json()["total"] == 0
+    with engine.connect() as connection:
+        assert connection.execute(select(binaries.c.id)).all() == []
+        assert connection.execute(select(blobs.c.sha256)).all() == []
+    blob_files = [path for path in (settings.data_dir / "blobs").rglob("*") if path.is_file()] \
+        if (settings.data_dir / "blobs").exists() else []
+    assert blob_files == []
 
 
 def test_url_to_an_unknown_binary_is_400(client: TestClient) -> None:

@@ -164,7 +164,23 @@ class BinaryRepository:
         ``update_staged`` makes them one (in a short transaction of its own, so a slow
         upload holds no database transaction)."""
         resource, staged = await self._stage_stream(content_type, chunks, security_context)
+        try:
+            if not await self._recorded(staged.info.sha256):
+                await self.store.preplace(staged)  # a large transfer outside any transaction
+        except BaseException:
+            await self._remove_preplaced(staged)
+            raise
         return StagedBinary(resource, staged)
+
+    async def _recorded(self, sha256: str) -> bool:
+        """Whether a blob row holds this content (a look, no lock: ``_claim`` decides)."""
+        async with reading(self._mapped.rows.engine) as connection:
+            return (await connection.execute(
+                select(blobs.c.sha256).where(blobs.c.sha256 == sha256))).first() is not None
+
+    async def _remove_preplaced(self, staged: StagedBlob) -> None:
+        if staged.preplaced:
+            await self._remove(self._mapped.rows.engine, [staged.info.sha256])
 
     async def create_staged(self, staged: StagedBinary) -> StoredResource:
         return await self._create(staged.resource, staged.blob)
@@ -176,6 +192,7 @@ class BinaryRepository:
 
     async def discard(self, staged: StagedBinary) -> None:
         """Drop staged bytes that will not become a Binary."""
+        await self._remove_preplaced(staged.blob)
         await self.store.discard(staged.blob)
 
     async def create_from_bytes(self, content_type: str, data: bytes, *,
@@ -196,7 +213,7 @@ class BinaryRepository:
 
     async def _create(self, resource: dict[str, Any], staged: StagedBlob,
                       resource_id: str | None = None) -> StoredResource:
-        placed: list[str] = []
+        placed = _sent_ahead(staged)
         try:
             stored = await self._mapped.create(
                 resource, facts=self._content(staged), resource_id=resource_id,
@@ -211,11 +228,11 @@ class BinaryRepository:
 
     async def _update(self, resource_id: str, resource: dict[str, Any], staged: StagedBlob,
                       if_match: int | None) -> tuple[StoredResource, bool]:
-        current = await self._mapped.rows.select(resource_id, children=False)
-        previous = current.main["sha256"] if current is not None else None
         released: list[str] = []
-        placed: list[str] = []
+        placed = _sent_ahead(staged)
         try:
+            current = await self._mapped.rows.select(resource_id, children=False)
+            previous = current.main["sha256"] if current is not None else None
             result = await self._mapped.update(
                 resource_id, resource, if_match=if_match, facts=self._content(staged),
                 in_transaction=self._claim(staged, previous, released, placed))
@@ -301,7 +318,7 @@ class BinaryRepository:
                 await connection.execute(
                     select(blobs.c.sha256).where(blobs.c.sha256 == info.sha256).with_for_update())
             await self.store.commit(staged, new=new)
-            if new and placed is not None:
+            if new and placed is not None and info.sha256 not in placed:
                 placed.append(info.sha256)
             if previous and previous != info.sha256:
                 await self._release(previous, released)(connection)
@@ -344,3 +361,9 @@ class BinaryRepository:
             released.append(sha256)
 
         return release
+
+
+def _sent_ahead(staged: StagedBlob) -> list[str]:
+    """The hashes a write placed as new content, starting with bytes sent ahead of it: if
+    the write fails, they go again unless a committed row uses them."""
+    return [staged.info.sha256] if staged.preplaced else []

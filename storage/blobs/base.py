@@ -39,10 +39,12 @@ class BlobInfo:
 
 @dataclass
 class StagedBlob:
-    """Uploaded bytes in a local temporary file, hashed, not yet in the store."""
+    """Uploaded bytes in a local temporary file, hashed, not yet recorded. ``preplaced``:
+    the store holds them already (sent ahead of the recording transaction)."""
 
     info: BlobInfo
     path: Path
+    preplaced: bool = False
 
 
 class BlobStore(Protocol):
@@ -55,6 +57,13 @@ class BlobStore(Protocol):
         ``new``: the caller's records show the content is not held (its blob row was just
         created), so the store may skip looking; bytes left under that hash by an earlier
         failed attempt are the same bytes, and placing them again is harmless."""
+
+    async def preplace(self, staged: StagedBlob) -> bool:
+        """Send staged bytes that are slow to place (large ones, to a remote store) before
+        the transaction that records them, so no transaction waits on the transfer; sets
+        ``staged.preplaced`` and says whether it did. The later ``commit`` then checks they
+        are still there (a removal of unused bytes may have run in between) and sends them
+        again only if not."""
 
     async def discard(self, staged: StagedBlob) -> None: ...
 

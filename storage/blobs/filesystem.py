@@ -69,6 +69,10 @@ class FileBlobStore:
         changes nothing here)."""
         return await asyncio.to_thread(_place, staged.path, self.path_of(staged.info.sha256))
 
+    async def preplace(self, staged: StagedBlob) -> bool:
+        """Nothing to send ahead: placing is a rename on the same filesystem."""
+        return False
+
     async def discard(self, staged: StagedBlob) -> None:
         await asyncio.to_thread(staged.path.unlink, missing_ok=True)
 

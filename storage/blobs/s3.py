@@ -72,13 +72,23 @@ class S3BlobStore:
         # a scratch copy: the object is only used once S3 has answered the PUT
         return await stage_to_file(chunks, self.staging, max_bytes=max_bytes, durable=False)
 
+    async def preplace(self, staged: StagedBlob) -> bool:
+        """PUT staged bytes from the multipart threshold up before their transaction (a
+        smaller PUT is quicker than the HEAD ``commit`` would then need)."""
+        if staged.info.size < TRANSFER.multipart_threshold or not staged.path.exists():
+            return False
+        await asyncio.to_thread(self._put, staged.path, self.key_of(staged.info.sha256),
+                                staged.info.size)
+        staged.preplaced = True
+        return True
+
     async def commit(self, staged: StagedBlob, *, new: bool = False) -> bool:
-        """PUT the staged file under its hash; first a HEAD, unless ``new``, so bytes held
-        already are not sent again."""
+        """PUT the staged file under its hash; first a HEAD, unless ``new`` and not sent
+        ahead (``preplace``), so bytes held already are not sent again."""
         try:
             if not staged.path.exists():
                 return False
-            if not new and await self.exists(staged.info.sha256):
+            if (staged.preplaced or not new) and await self.exists(staged.info.sha256):
                 return False
             await asyncio.to_thread(self._put, staged.path, self.key_of(staged.info.sha256),
                                     staged.info.size)

@@ -4,16 +4,18 @@ encryption at rest, presigned downloads and redirects, the refusals, the officia
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from fhir_server.app import create_app
@@ -174,3 +176,68 @@ def test_lost_object_answers_410_before_any_byte(s3_client_app: TestClient,
         response = s3_client_app.get(f"/fhir/Binary/{created['id']}", headers=headers)
         assert response.status_code == 410, headers
         assert response.json()["resourceType"] == "OperationOutcome"
+
+
+LARGE = b"%PDF-1.7\n" + bytes(range(256)) * (9 * 4096)  # 9 MiB: above the multipart threshold
+
+
+def test_large_upload_is_sent_to_s3_while_no_transaction_is_open(
+        s3_client_app: TestClient) -> None:
+    """A large file goes to S3 before the transaction that records it (``preplace``): a slow
+    transfer never holds a database connection; inside the transaction only a HEAD checks
+    the object is still there."""
+    services = s3_client_app.app.state.services  # type: ignore[attr-defined]
+    open_transactions = [0]
+    seen: list[tuple[str, int]] = []
+    sync_engine = services.engine.sync_engine
+
+    def opened(*_: Any) -> None:
+        open_transactions[0] += 1
+
+    def closed(*_: Any) -> None:
+        open_transactions[0] -= 1
+
+    event.listen(sync_engine, "begin", opened)
+    event.listen(sync_engine, "commit", closed)
+    event.listen(sync_engine, "rollback", closed)
+    services.repositories["Binary"].store.client.meta.events.register(
+        "before-call.s3", lambda model, **_: seen.append((model.name, open_transactions[0])))
+    created = s3_client_app.post("/fhir/Binary", content=LARGE,
+                                 headers={"Content-Type": "application/pdf"})
+    assert created.status_code == 201, created.text
+    sent = [(name, open_count) for name, open_count in seen if name != "HeadObject"]
+    assert {name for name, _ in sent} >= {"CreateMultipartUpload", "UploadPart",
+                                          "CompleteMultipartUpload"}
+    assert all(open_count == 0 for _, open_count in sent), seen
+    assert [name for name, open_count in seen if open_count > 0] == ["HeadObject"]
+    assert s3_client_app.get(f"/fhir/Binary/{created.json()['id']}").content == LARGE
+
+
+def test_large_upload_of_a_refused_write_leaves_no_object(s3_client_app: TestClient,
+                                                          s3_bucket: str) -> None:
+    created = s3_client_app.post("/fhir/Binary", content=PDF_BYTES,
+                                 headers={"Content-Type": "application/pdf"}).json()
+    refused = s3_client_app.put(f"/fhir/Binary/{created['id']}", content=LARGE,
+                                headers={"Content-Type": "application/pdf", "If-Match": 'W/"9"'})
+    assert refused.status_code == 412, refused.text
+    assert object_keys(s3_bucket) == [f"{PREFIX}/{hashlib.sha256(PDF_BYTES).hexdigest()}"]
+
+
+def test_preplaced_object_removed_meanwhile_is_sent_again(s3_client_app: TestClient,
+                                                          s3_bucket: str) -> None:
+    """Bytes sent ahead may be removed as unused before their transaction records them (a
+    removal of the same content released elsewhere); ``commit`` then sends them again."""
+    store = s3_client_app.app.state.services.repositories["Binary"].store  # type: ignore[attr-defined]
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield LARGE
+
+    async def scenario() -> bool:
+        staged = await store.stage(chunks(), max_bytes=len(LARGE))
+        assert await store.preplace(staged)
+        await store.delete(staged.info.sha256)
+        await store.commit(staged, new=True)
+        return bool(await store.exists(staged.info.sha256))
+
+    assert asyncio.run(scenario())
+    assert object_keys(s3_bucket) == [f"{PREFIX}/{hashlib.sha256(LARGE).hexdigest()}"]

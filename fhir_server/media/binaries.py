@@ -164,9 +164,8 @@ class BinaryRepository:
         ``update_staged`` makes them one (in a short transaction of its own, so a slow
         upload holds no database transaction)."""
         resource, staged = await self._stage_stream(content_type, chunks, security_context)
-        try:
-            if not await self._recorded(staged.info.sha256):
-                await self.store.preplace(staged)  # a large transfer outside any transaction
+        try:  # a large transfer outside any transaction, unless the content is held already
+            await self.store.preplace(staged, unless=lambda: self._recorded(staged.info.sha256))
         except BaseException:
             await self._remove_preplaced(staged)
             raise

@@ -7,7 +7,7 @@ import base64
 import hashlib
 import os
 import tempfile
-from collections.abc import AsyncGenerator, AsyncIterable, Callable
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -58,12 +58,14 @@ class BlobStore(Protocol):
         created), so the store may skip looking; bytes left under that hash by an earlier
         failed attempt are the same bytes, and placing them again is harmless."""
 
-    async def preplace(self, staged: StagedBlob) -> bool:
+    async def preplace(self, staged: StagedBlob, *,
+                       unless: Callable[[], Awaitable[bool]]) -> bool:
         """Send staged bytes that are slow to place (large ones, to a remote store) before
-        the transaction that records them, so no transaction waits on the transfer; sets
-        ``staged.preplaced`` and says whether it did. The later ``commit`` then checks they
-        are still there (a removal of unused bytes may have run in between) and sends them
-        again only if not."""
+        the transaction that records them, so no transaction waits on the transfer, unless
+        ``unless()`` (asked only then) says the content is held already; sets
+        ``staged.preplaced`` and says whether it sent them. The later ``commit`` then checks
+        they are still there (a removal of unused bytes may have run in between) and sends
+        them again only if not."""
 
     async def discard(self, staged: StagedBlob) -> None: ...
 

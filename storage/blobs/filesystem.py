@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from collections.abc import AsyncGenerator, AsyncIterable
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable
 from pathlib import Path
 
 from storage.blobs.base import BlobMissing, StagedBlob, stage_to_file
@@ -69,7 +69,8 @@ class FileBlobStore:
         changes nothing here)."""
         return await asyncio.to_thread(_place, staged.path, self.path_of(staged.info.sha256))
 
-    async def preplace(self, staged: StagedBlob) -> bool:
+    async def preplace(self, staged: StagedBlob, *,
+                       unless: Callable[[], Awaitable[bool]]) -> bool:
         """Nothing to send ahead: placing is a rename on the same filesystem."""
         return False
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 import tempfile
-from collections.abc import AsyncGenerator, AsyncIterable
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -72,10 +72,12 @@ class S3BlobStore:
         # a scratch copy: the object is only used once S3 has answered the PUT
         return await stage_to_file(chunks, self.staging, max_bytes=max_bytes, durable=False)
 
-    async def preplace(self, staged: StagedBlob) -> bool:
+    async def preplace(self, staged: StagedBlob, *,
+                       unless: Callable[[], Awaitable[bool]]) -> bool:
         """PUT staged bytes from the multipart threshold up before their transaction (a
         smaller PUT is quicker than the HEAD ``commit`` would then need)."""
-        if staged.info.size < TRANSFER.multipart_threshold or not staged.path.exists():
+        if staged.info.size < TRANSFER.multipart_threshold or not staged.path.exists() \
+                or await unless():
             return False
         await asyncio.to_thread(self._put, staged.path, self.key_of(staged.info.sha256),
                                 staged.info.size)

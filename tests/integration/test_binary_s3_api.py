@@ -232,12 +232,26 @@ def test_preplaced_object_removed_meanwhile_is_sent_again(s3_client_app: TestCli
     async def chunks() -> AsyncIterator[bytes]:
         yield LARGE
 
+    async def not_held() -> bool:
+        return False
+
     async def scenario() -> bool:
         staged = await store.stage(chunks(), max_bytes=len(LARGE))
-        assert await store.preplace(staged)
+        assert await store.preplace(staged, unless=not_held)
         await store.delete(staged.info.sha256)
         await store.commit(staged, new=True)
         return bool(await store.exists(staged.info.sha256))
 
     assert asyncio.run(scenario())
     assert object_keys(s3_bucket) == [f"{PREFIX}/{hashlib.sha256(LARGE).hexdigest()}"]
+
+
+def test_large_content_held_already_is_not_sent_ahead_again(s3_client_app: TestClient) -> None:
+    first = s3_client_app.post("/fhir/Binary", content=LARGE,
+                               headers={"Content-Type": "application/pdf"})
+    assert first.status_code == 201, first.text
+    calls = _s3_calls(s3_client_app)
+    again = s3_client_app.post("/fhir/Binary", content=LARGE,
+                               headers={"Content-Type": "application/pdf"})
+    assert again.status_code == 201, again.text
+    assert calls == ["HeadObject"]

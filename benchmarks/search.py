@@ -30,7 +30,7 @@ from urllib.parse import urlencode
 import httpx
 import psycopg
 
-from benchmarks import databases, wrk
+from benchmarks import databases, proc_cpu, wrk
 from benchmarks.processes import Server, free_port, log_tail, run_checked, start
 from benchmarks.report import format_table
 from benchmarks.run import BROKEN, UVICORN_FLAGS, _terminate, fhir_server_command
@@ -328,11 +328,20 @@ def latencies(client: httpx.Client, picked: Picked, args: argparse.Namespace) ->
 
 
 @dataclass(frozen=True)
+class CpuPerRequest:
+    """Milliseconds of CPU per request during a wrk run: the app's processes, PostgreSQL's."""
+
+    app_ms: float
+    postgres_ms: float
+
+
+@dataclass(frozen=True)
 class Throughput:
     label: str
     path: str
     server: wrk.WrkResult
     baseline: wrk.WrkResult
+    cpu: dict[str, CpuPerRequest]
 
     @property
     def ratio(self) -> float:
@@ -348,18 +357,26 @@ class Throughput:
     def cells(self) -> list[str]:
         verdict = "FAILED " + "; ".join(self.failures) if self.failures else "ok"
         return [self.label, f"{self.server.requests_per_sec:,.0f}", _ms(self.server.p50_ms),
-                _ms(self.server.p99_ms), f"{self.baseline.requests_per_sec:,.0f}",
-                _ms(self.baseline.p50_ms), _ms(self.baseline.p99_ms), f"{self.ratio:.2f}",
+                _ms(self.server.p99_ms), _cpu(self.cpu["server"]),
+                f"{self.baseline.requests_per_sec:,.0f}", _ms(self.baseline.p50_ms),
+                _ms(self.baseline.p99_ms), _cpu(self.cpu["baseline"]), f"{self.ratio:.2f}",
                 verdict]
 
     def to_json(self) -> dict[str, Any]:
         return {"label": self.label, "path": self.path, "server": self.server.to_json(),
                 "baseline": self.baseline.to_json(), "ratio": round(self.ratio, 4),
+                "cpu_ms_per_request": {side: asdict(cpu) for side, cpu in self.cpu.items()},
                 "failures": self.failures}
 
 
-THROUGHPUT_COLUMNS = ("search", "server req/s", "server p50", "server p99", "baseline req/s",
-                      "baseline p50", "baseline p99", "ratio", "status")
+def _cpu(cpu: CpuPerRequest) -> str:
+    return f"{cpu.app_ms:.2f} + {cpu.postgres_ms:.2f}"
+
+
+THROUGHPUT_COLUMNS = ("search", "server req/s", "server p50", "server p99",
+                      "server CPU ms/req (app + PostgreSQL)", "baseline req/s", "baseline p50",
+                      "baseline p99", "baseline CPU ms/req (app + PostgreSQL)", "ratio",
+                      "status")
 
 
 def check_baseline(client: httpx.Client, server: httpx.Client, query: str) -> None:
@@ -394,12 +411,19 @@ def throughput(servers: dict[str, Server], picked: Picked, args: argparse.Namesp
     for target in servers:
         log(f"warm-up {target} ({WARMUP_SECONDS:g} s)")
         run(target, WARMUP_SECONDS)
-    results = {}
+    results, cpu = {}, {}
     for target in servers:
         log(f"wrk {target}: GET {query} ({args.duration:g} s, {args.connections} connections)")
+        pid = servers[target].process.pid
+        app_before, postgres_before = proc_cpu.tree_cpu_seconds(pid), \
+            proc_cpu.postgres_cpu_seconds()
         results[target] = run(target, args.duration)
+        served = max(results[target].requests, 1)
+        cpu[target] = CpuPerRequest(
+            (proc_cpu.tree_cpu_seconds(pid) - app_before) * 1000 / served,
+            (proc_cpu.postgres_cpu_seconds() - postgres_before) * 1000 / served)
     label = f"name={picked.name_prefix}&_count={THROUGHPUT_COUNT}"
-    return Throughput(label, query, results["server"], results["baseline"])
+    return Throughput(label, query, results["server"], results["baseline"], cpu)
 
 
 # ---------------------------------------------------------------------------- command

@@ -71,10 +71,6 @@ class ReferenceRows:
     target_types: tuple[str, ...]
     stored_as: tuple[str, ...] = ()
 
-    def row_params(self, name: str) -> tuple[str, ...]:
-        """The ``param`` values of the rows that hold parameter ``name``."""
-        return self.stored_as or (name,)
-
 
 @dataclass(frozen=True)
 class DateRange:

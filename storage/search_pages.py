@@ -12,7 +12,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fhir_server.search.query import Include, SearchRequest
-from mappings.search_backing import ReferenceRows, SearchParameter
+from mappings.search_backing import SearchParameter
 from storage.keyset import SortKey, beyond, decode_token, encode_token, order_by
 from storage.row_set import RowSet
 from storage.search_sql import SearchSql
@@ -198,11 +198,8 @@ async def _included(
 def _row_params(sources: Mapping[str, SearchSource], include: Include) -> tuple[str, ...]:
     """The ``param`` values of the reference rows that hold ``include``'s parameter."""
     source = sources.get(include.source_type)
-    parameter = source.parameters.get(include.parameter) if source is not None else None
-    backing = parameter.backing if parameter is not None else None
-    if isinstance(backing, ReferenceRows):
-        return backing.row_params(include.parameter)
-    return (include.parameter,)
+    backing = source.sql.stored_as(include.parameter) if source is not None else None
+    return backing.stored_as if backing is not None else (include.parameter,)
 
 
 def _by_type(keys: list[tuple[str, str]]) -> dict[str, list[str]]:

@@ -136,12 +136,18 @@ class SearchSql:
             owner=self.owner, cipher=self.cipher, phone_region=self.phone_region,
             peers=self.peers, parameters=self.parameters)
 
-    def reference_rows(self, table: FromClause, name: str) -> Condition:
-        """The rows of reference table ``table`` (this type's or an alias) that hold reference
-        parameter ``name`` (see ``ReferenceRows.stored_as``)."""
+    def stored_as(self, name: str) -> ReferenceRows | None:
+        """The backing of reference parameter ``name`` when other parameters' rows hold it
+        (``ReferenceRows.stored_as``), else None (its rows carry its own name)."""
         parameter = self.parameters.get(name)
         backing = parameter.backing if parameter is not None else None
-        if isinstance(backing, ReferenceRows) and backing.stored_as:
+        return backing if isinstance(backing, ReferenceRows) and backing.stored_as else None
+
+    def reference_rows(self, table: FromClause, name: str) -> Condition:
+        """The rows of reference table ``table`` (this type's or an alias) that hold reference
+        parameter ``name``."""
+        backing = self.stored_as(name)
+        if backing is not None:
             return and_(table.c.param.in_(backing.stored_as),
                         table.c.target_type.in_(backing.target_types))
         return table.c.param == name

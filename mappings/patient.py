@@ -34,6 +34,10 @@ from mappings.elements import (
 )
 from mappings.fhir_dates import format_instant
 from mappings.patient_demographics import (
+    CONTACT_COLUMNS,
+    ETHNICITY_COLUMNS,
+    LANGUAGE_COLUMNS,
+    RACE_COLUMNS,
     derive_demographics,
     rebuild_demographics,
 )
@@ -347,6 +351,22 @@ def _ssn_summary(identifier_rows: list[dict[str, Any]]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------ read side
 
 
+RESOURCE_COLUMNS = (
+    "id", "version_id", "last_updated", "deleted_at", "remainder", "gender", "active",
+    "deceased_boolean", "deceased_datetime", "birth_date", "birth_date_precision",
+    *RACE_COLUMNS, *ETHNICITY_COLUMNS, *LANGUAGE_COLUMNS, *CONTACT_COLUMNS,
+)
+"""The main-row columns ``rows_to_resource`` reads (with ``deleted_at``, which says whether
+the resource is live)."""
+RESOURCE_CHILD_COLUMNS = {
+    key: (*(column for _, column, _ in plan.columns), "extra",
+          *(("value_ciphertext",) if key == "identifiers" else ()))
+    for key, plan in (("identifiers", IDENTIFIER_PLAN), ("names", NAME_PLAN),
+                      ("telecoms", TELECOM_PLAN), ("addresses", ADDRESS_PLAN))
+}
+"""The child rows and columns ``rows_to_resource`` reads, in element order."""
+
+
 def rows_to_resource(rows: RowSet, context: MappingContext) -> dict[str, Any]:
     """The Patient the rows hold, with ``meta.versionId`` and ``meta.lastUpdated`` set."""
     main = rows.main
@@ -400,5 +420,5 @@ def _birth_date_text(value: Any, precision: str | None) -> str | None:
     return text
 
 
-__all__ = ["MappingContext", "PatientRuleError", "format_instant", "resource_to_rows",
-           "rows_to_resource"]
+__all__ = ["RESOURCE_CHILD_COLUMNS", "RESOURCE_COLUMNS", "MappingContext", "PatientRuleError",
+           "format_instant", "resource_to_rows", "rows_to_resource"]

@@ -9,7 +9,7 @@ the same as the portable executor's.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import date, datetime
 from typing import Any
@@ -25,8 +25,10 @@ from storage.compiled_sql import CompiledSqlCache
 from storage.history import HistoryEntry
 from storage.patient_sql import (
     PostgresPatientSql,
+    resource_json_for,
     row_json_for,
     row_set_from_json,
+    row_set_from_resource_json,
     select_current_json_sql,
 )
 from storage.row_set import RowSet
@@ -37,6 +39,8 @@ _SQL = PostgresPatientSql()
 _SELECT_MANY_LEAN = select_current_json_sql(search_rows=False).replace(
     "p.id = %(id)s", "p.id = ANY(%(ids)s)")
 """Several patients without their search-only columns and rows (what mapping needs)."""
+_PAGE_JSON = resource_json_for("patients.id")
+_PAGE_JSON_WITH_SEARCH_ROWS = row_json_for("patients.id", search_rows=True)
 _COMPILED = CompiledSqlCache(PGDialect_psycopg())  # type: ignore[no-untyped-call]
 
 
@@ -121,14 +125,18 @@ class PsycopgPatientRows:
     ) -> list[tuple[list[Any], RowSet]]:
         """Run a search page query (its columns: the sort keys, the id last) with each
         patient's rows added as one more column: one statement, one round trip."""
-        query = statement.add_columns(
-            literal_column(row_json_for("patients.id", search_rows=search_rows)))
+        parse: Callable[[str], RowSet]
+        if search_rows:  # _include reads the reference rows too
+            query = statement.add_columns(literal_column(_PAGE_JSON_WITH_SEARCH_ROWS))
+            parse = row_set_from_json
+        else:  # only what the resources are built from
+            query = statement.add_columns(literal_column(_PAGE_JSON))
+            parse = row_set_from_resource_json
         sql, parameters = _COMPILED.render(query)
         async with self._connection() as connection:
             cursor = await connection.execute(sql, parameters)
             records = await cursor.fetchall()
-        return [(list(record[:-1]), row_set_from_json(record[-1], search_rows=search_rows))
-                for record in records]
+        return [(list(record[:-1]), parse(record[-1])) for record in records]
 
     async def mrn_taken(self, mrn: str, resource_id: str) -> bool:
         async with self._connection() as connection:

@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import signal
+import statistics
 import sys
 import tempfile
 import time
@@ -342,29 +343,38 @@ class Throughput:
     server: wrk.WrkResult
     baseline: wrk.WrkResult
     cpu: dict[str, CpuPerRequest]
+    round_ratios: tuple[float, ...]
+    """server/baseline of each round (a server run, then a baseline run)."""
+    problems: tuple[str, ...] = ()
+    """What went wrong in any run of any round."""
 
     @property
     def ratio(self) -> float:
-        base = self.baseline.requests_per_sec
-        return self.server.requests_per_sec / base if base else 0.0
+        """The median of the rounds' ratios."""
+        return statistics.median(self.round_ratios) if self.round_ratios else 0.0
 
     @property
     def failures(self) -> list[str]:
-        return [f"{side}: {problem}" for side, result in
-                (("server", self.server), ("baseline", self.baseline))
-                if (problem := result.problem())]
+        return list(self.problems)
 
     def cells(self) -> list[str]:
         verdict = "FAILED " + "; ".join(self.failures) if self.failures else "ok"
         return [self.label, f"{self.server.requests_per_sec:,.0f}", _ms(self.server.p50_ms),
                 _ms(self.server.p99_ms), _cpu(self.cpu["server"]),
                 f"{self.baseline.requests_per_sec:,.0f}", _ms(self.baseline.p50_ms),
-                _ms(self.baseline.p99_ms), _cpu(self.cpu["baseline"]), f"{self.ratio:.2f}",
+                _ms(self.baseline.p99_ms), _cpu(self.cpu["baseline"]), self._ratio_cell(),
                 verdict]
+
+    def _ratio_cell(self) -> str:
+        if len(self.round_ratios) < 2:
+            return f"{self.ratio:.2f}"
+        return (f"{self.ratio:.2f} ({min(self.round_ratios):.2f}-"
+                f"{max(self.round_ratios):.2f})")
 
     def to_json(self) -> dict[str, Any]:
         return {"label": self.label, "path": self.path, "server": self.server.to_json(),
                 "baseline": self.baseline.to_json(), "ratio": round(self.ratio, 4),
+                "round_ratios": [round(ratio, 4) for ratio in self.round_ratios],
                 "cpu_ms_per_request": {side: asdict(cpu) for side, cpu in self.cpu.items()},
                 "failures": self.failures}
 
@@ -411,19 +421,38 @@ def throughput(servers: dict[str, Server], picked: Picked, args: argparse.Namesp
     for target in servers:
         log(f"warm-up {target} ({WARMUP_SECONDS:g} s)")
         run(target, WARMUP_SECONDS)
-    results, cpu = {}, {}
-    for target in servers:
-        log(f"wrk {target}: GET {query} ({args.duration:g} s, {args.connections} connections)")
-        pid = servers[target].process.pid
-        app_before, postgres_before = proc_cpu.tree_cpu_seconds(pid), \
-            proc_cpu.postgres_cpu_seconds()
-        results[target] = run(target, args.duration)
-        served = max(results[target].requests, 1)
-        cpu[target] = CpuPerRequest(
-            (proc_cpu.tree_cpu_seconds(pid) - app_before) * 1000 / served,
-            (proc_cpu.postgres_cpu_seconds() - postgres_before) * 1000 / served)
+    runs: dict[str, list[tuple[wrk.WrkResult, CpuPerRequest]]] = {target: [] for target in servers}
+    for round_number in range(1, args.rounds + 1):
+        for target in servers:
+            log(f"wrk {target}, round {round_number}/{args.rounds}: GET {query}"
+                f" ({args.duration:g} s, {args.connections} connections)")
+            pid = servers[target].process.pid
+            app_before, postgres_before = proc_cpu.tree_cpu_seconds(pid), \
+                proc_cpu.postgres_cpu_seconds()
+            result = run(target, args.duration)
+            served = max(result.requests, 1)
+            runs[target].append((result, CpuPerRequest(
+                (proc_cpu.tree_cpu_seconds(pid) - app_before) * 1000 / served,
+                (proc_cpu.postgres_cpu_seconds() - postgres_before) * 1000 / served)))
+    ratios = tuple(server.requests_per_sec / baseline.requests_per_sec
+                   if baseline.requests_per_sec else 0.0
+                   for (server, _), (baseline, _) in zip(runs["server"], runs["baseline"]))
+    problems = tuple(f"{target} round {number}: {problem}"
+                     for target, target_runs in runs.items()
+                     for number, (result, _) in enumerate(target_runs, 1)
+                     if (problem := result.problem()))
+    median = {target: _median_run(target_runs) for target, target_runs in runs.items()}
     label = f"name={picked.name_prefix}&_count={THROUGHPUT_COUNT}"
-    return Throughput(label, query, results["server"], results["baseline"], cpu)
+    return Throughput(label, query, median["server"][0], median["baseline"][0],
+                      {target: run_cpu for target, (_, run_cpu) in median.items()}, ratios,
+                      problems)
+
+
+def _median_run(runs: list[tuple[wrk.WrkResult, CpuPerRequest]]
+                ) -> tuple[wrk.WrkResult, CpuPerRequest]:
+    """The run with the median throughput (the lower middle one of an even count)."""
+    ordered = sorted(runs, key=lambda run: run[0].requests_per_sec)
+    return ordered[(len(ordered) - 1) // 2]
 
 
 # ---------------------------------------------------------------------------- command
@@ -444,6 +473,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-seconds", type=float, default=60.0,
                         help="stop a latency query early after this many seconds")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="throughput rounds, each a server run then a baseline run; the"
+                             " ratio is the median of the rounds' ratios")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers for both apps")
     parser.add_argument("--baseline-sql", default=DEFAULT_BASELINE_SQL,
@@ -452,8 +484,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-throughput", action="store_true",
                         help="only the single-client latencies (no wrk, no baseline)")
     args = parser.parse_args(argv)
-    if args.duration < 1 or args.requests < 1 or args.connections < 1 or args.workers < 1:
-        parser.error("--duration, --requests, --connections and --workers must be >= 1")
+    if min(args.duration, args.requests, args.connections, args.workers, args.rounds) < 1:
+        parser.error("--duration, --requests, --connections, --workers and --rounds must be"
+                     " >= 1")
     if not 1 <= args.threads <= args.connections:
         parser.error("--threads must be between 1 and --connections")
     return args
@@ -488,7 +521,8 @@ def write_json(args: argparse.Namespace, picked: Picked, rows: list[Latency],
             "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "cpu_count": os.cpu_count(), "workers": args.workers,
             "connections": args.connections, "wrk_threads": args.threads,
-            "duration_s": args.duration, "requests_per_query": args.requests,
+            "duration_s": args.duration, "rounds": args.rounds,
+            "requests_per_query": args.requests,
             "postgres_version": databases.server_version(conninfo(args.database_url)),
             "python": sys.version.split()[0], "baseline_sql": args.baseline_sql,
         },
@@ -535,9 +569,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 broken = f"throughput not measured: {exc}"
                 print(f"error: {broken}", file=sys.stderr)
         if load is not None:
-            print(f"\nthroughput: wrk, {args.connections} connections, {args.duration:g} s,"
-                  " server vs FastAPI+psycopg running the same search SQL", flush=True)
-            print(format_table(THROUGHPUT_COLUMNS, [load.cells()], {0, 8}), flush=True)
+            print(f"\nthroughput: wrk, {args.connections} connections, {args.rounds} rounds of"
+                  f" {args.duration:g} s each, server vs FastAPI+psycopg running the same search"
+                  " SQL (the median round; ratio: median and range of the rounds)", flush=True)
+            print(format_table(THROUGHPUT_COLUMNS, [load.cells()],
+                               {0, len(THROUGHPUT_COLUMNS) - 1}), flush=True)
         write_json(args, picked, rows, load, broken)
         print(f"results written to {RESULTS.relative_to(REPO)}")
         failed = [row.label for row in rows if row.error]

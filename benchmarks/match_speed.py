@@ -69,6 +69,11 @@ async def mean_candidates(database_url: str, queries: list[dict[str, Any]]) -> f
     return statistics.fmean(counts) if counts else 0.0
 
 
+def _match_body(query: dict[str, Any]) -> dict[str, Any]:
+    """The Parameters a ``$match`` request sends: the patient to match."""
+    return {"resourceType": "Parameters", "parameter": [{"name": "resource", "resource": query}]}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.match_speed",
                                      description=(__doc__ or "").splitlines()[0])
@@ -98,13 +103,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 query.pop("meta", None)
                 CORRUPTIONS[rng.choice(sorted(CORRUPTIONS))](query, rng)
                 queries.append(query)
-            body = lambda q: {"resourceType": "Parameters",
-                              "parameter": [{"name": "resource", "resource": q}]}
             for query in queries[:10]:  # warm-up
-                client.post("/fhir/Patient/$match", json=body(query))
+                client.post("/fhir/Patient/$match", json=_match_body(query))
             for query in queries:
                 started = time.perf_counter()
-                response = client.post("/fhir/Patient/$match", json=body(query))
+                response = client.post("/fhir/Patient/$match", json=_match_body(query))
                 latencies.append((time.perf_counter() - started) * 1000)
                 if response.status_code != 200:
                     raise RuntimeError(f"$match failed: {response.text[:300]}")

@@ -421,12 +421,13 @@ def throughput(servers: dict[str, Server], picked: Picked, args: argparse.Namesp
     for target in servers:
         log(f"warm-up {target} ({WARMUP_SECONDS:g} s)")
         run(target, WARMUP_SECONDS)
-    runs: dict[str, list[tuple[wrk.WrkResult, CpuPerRequest]]] = {target: [] for target in servers}
+    runs: dict[str, list[tuple[wrk.WrkResult, CpuPerRequest]]] = {
+        target: [] for target in servers}
     for round_number in range(1, args.rounds + 1):
-        for target in servers:
+        for target, target_server in servers.items():
             log(f"wrk {target}, round {round_number}/{args.rounds}: GET {query}"
                 f" ({args.duration:g} s, {args.connections} connections)")
-            pid = servers[target].process.pid
+            pid = target_server.process.pid
             app_before, postgres_before = proc_cpu.tree_cpu_seconds(pid), \
                 proc_cpu.postgres_cpu_seconds()
             result = run(target, args.duration)

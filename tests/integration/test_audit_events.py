@@ -110,16 +110,16 @@ def test_audit_patient_search_covers_entities_and_agents_stored_once(
     viewer = secured_client.post("/fhir/Patient", json=patient(), headers=clerk).json()
     as_patient = token_issuer.headers("patient/Patient.rs", subject="portal-user",
                                       patient=viewer["id"], fhirUser=f"Patient/{viewer['id']}")
-    assert secured_client.get(f"/fhir/Patient/{viewer['id']}",
-                              headers=as_patient).status_code == 200
+    # a search that finds nothing: the event's only Patient is its agent, the portal user
+    found = secured_client.get("/fhir/Patient?family=Nobody-Has-This-Name", headers=as_patient)
+    assert found.status_code == 200 and "entry" not in found.json()
     viewer_events = _events(secured_client, token_issuer,
                             f"&patient={viewer['id']}&altid=portal-user")
-    assert _subtypes(viewer_events) == ["read"]
+    assert _subtypes(viewer_events) == ["search-type"]
+    assert not [e for e in viewer_events[0].get("entity", []) if "what" in e]
     assert {"reference": f"Patient/{viewer['id']}"} in [a.get("who")
                                                          for a in viewer_events[0]["agent"]]
-    # the agent alone makes a match: the clerk's create of `seen` names no viewer
-    assert [e["id"] for e in _events(secured_client, token_issuer,
-                                     f"&patient={seen['id']}&agent=Patient/{viewer['id']}")] == []
+    assert _events(secured_client, token_issuer, f"&patient={seen['id']}&altid=portal-user") == []
     assert _subtypes(_events(secured_client, token_issuer,
                              f"&patient:Patient={seen['id']}&altid=clerk")) == ["create"]
     assert _events(secured_client, token_issuer, "&patient:missing=true&altid=clerk") == []

@@ -39,6 +39,7 @@ from fhir_server.http.request_log import RequestLogMiddleware, configure_access_
 from fhir_server.http.responses import error_response
 from fhir_server.http.routes import fhir_routes
 from fhir_server.http.smart_routes import smart_routes
+from fhir_server.http.system_search_routes import system_search_routes
 from fhir_server.http.template_routes import template_routes
 from fhir_server.http.terminology_routes import terminology_routes
 from fhir_server.http.unexpected_errors import UnexpectedErrorMiddleware
@@ -179,6 +180,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
     app.router.routes.extend(messaging_routes())
     app.router.routes.extend(terminology_routes())  # before /fhir/{resource_type}
     app.router.routes.extend(openapi_routes())  # before /fhir/{resource_type}
+    app.router.routes.extend(system_search_routes())  # before /fhir/{resource_type}
     app.router.routes.extend(fhir_routes())
     app.router.routes.extend(compartment_routes())
     app.router.routes.extend(bundle_routes())

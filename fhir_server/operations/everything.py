@@ -51,7 +51,9 @@ def encode_page(index: int, token: str | None) -> str:
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 
-def _decode_page(text: str, limit: int) -> tuple[int, str | None]:
+def decode_page(text: str, limit: int) -> tuple[int, str | None]:
+    """(type index below ``limit``, that type's page token) from ``encode_page``'s text;
+    400 for anything else."""
     try:
         index, token = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
     except (ValueError, TypeError, binascii.Error):
@@ -92,7 +94,7 @@ def parse_everything(params: Mapping[str, str], *, default_count: int,
             date_range(since)
         except DateValueError:
             raise InvalidRequest(f"_since '{since[:40]}' is not a FHIR instant") from None
-    page = _decode_page(params["_page"], len(types)) if params.get("_page") else (0, None)
+    page = decode_page(params["_page"], len(types)) if params.get("_page") else (0, None)
     return EverythingQuery(types, since, count, page)
 
 

@@ -89,3 +89,32 @@ def test_random_message_search_is_never_a_server_error(
         response = client.get(f"{path}?{encoded}")
         assert response.status_code < 500, (path, encoded, response.text)
         assert response.json()["resourceType"] in ("Bundle", "OperationOutcome")
+
+
+SYSTEM_NAMES = ["_type", "_id", "_lastUpdated", "_tag", "_profile", "_security", "_count",
+                "_page", "_total", "_summary", "_elements", "_sort", "_include", "family",
+                "status", "unknown"]
+SYSTEM_VALUES = st.one_of(VALUES, st.sampled_from([
+    "Patient", "Patient,Communication", "Communication,Patient,Patient", "Nope", ",", "",
+    "Patient,", "WzAsbnVsbF0", "WzksbnVsbF0", "WyJ4IiwxXQ"]))
+SYSTEM_QUERIES = st.lists(st.tuples(st.sampled_from(SYSTEM_NAMES),
+                                    st.sampled_from(["", ":missing", ":not", ":exact"]),
+                                    SYSTEM_VALUES), min_size=1, max_size=4)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(query=SYSTEM_QUERIES)
+def test_random_system_search_is_never_a_server_error(
+    client: TestClient, query: list[tuple[str, str, str]]
+) -> None:
+    if not client.get("/fhir/Patient?_summary=count").json().get("total"):
+        client.post("/fhir/Patient", json=patient(), headers=FHIR_JSON)
+    encoded = urlencode([(name + modifier, value) for name, modifier, value in query])
+    response = client.get(f"/fhir?{encoded}")
+    assert response.status_code < 500, (encoded, response.text)
+    body = response.json()
+    if response.status_code == 200:
+        assert body["resourceType"] == "Bundle" and body["type"] == "searchset"
+    else:
+        assert response.status_code in (400, 403, 404) and \
+            body["resourceType"] == "OperationOutcome", (encoded, response.text)

@@ -1,0 +1,78 @@
+"""HTTP for system search: ``GET [base]?params`` and ``POST [base]/_search`` (form body), a
+searchset Bundle of one page across the searched types, with a next link while more remains."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from fhir_server.errors import Forbidden, InvalidRequest, operation_outcome
+from fhir_server.http import routes
+from fhir_server.http.body import read_body
+from fhir_server.http.negotiation import check_body_type, response_format
+from fhir_server.http.preconditions import prefer_handling
+from fhir_server.http.responses import json_response
+from fhir_server.interactions.system_search import parse_system_search, system_search
+from fhir_server.security import access
+
+FORM_TYPES = frozenset({"application/x-www-form-urlencoded"})
+
+
+async def system_search_route(request: Request) -> Response:
+    response_format(request.headers.get("accept"), request.query_params.get("_format"))
+    services = routes.services_of(request)
+    pairs = list(request.query_params.multi_items())
+    if request.method == "POST":
+        check_body_type(request.headers.get("content-type"), allowed=FORM_TYPES)
+        body = await read_body(request, services.settings.max_body_bytes)
+        try:
+            pairs += parse_qsl(body.decode(), keep_blank_values=True)
+        except UnicodeDecodeError:
+            raise InvalidRequest("The _search form body is not UTF-8") from None
+    repositories = access.repositories_for(request)
+    base = routes.base_url(request)
+    registry = services.search_registry
+    query = parse_system_search(
+        pairs, [kind for kind in repositories if kind in registry], registry,
+        strict=prefer_handling(request.headers.get("prefer")) == "strict",
+        default_count=services.settings.page_size_default,
+        max_count=services.settings.page_size_max, base_url=base)
+    page = await system_search(query, repositories=repositories, registry=registry,
+                               base_url=base)
+    kept = [(key, value) for key, value in pairs
+            if key != "_page" and key not in query.ignored]
+
+    def link(relation: str, token: str | None) -> dict[str, str]:
+        query_pairs = kept + ([("_page", token)] if token else [])
+        return {"relation": relation,
+                "url": f"{base}?{urlencode(query_pairs)}" if query_pairs else base}
+
+    links = [link("self", dict(pairs).get("_page"))]
+    if page.next_page:
+        links += [link("first", None), link("next", page.next_page)]
+    entries: list[dict[str, Any]] = [
+        {"fullUrl": f"{base}/{resource['resourceType']}/{resource['id']}", "resource": resource,
+         "search": {"mode": "match"}} for resource in page.resources]
+    if page.left_out:
+        outcome = operation_outcome(Forbidden(
+            "Left out, the access token may not search them: " + ", ".join(page.left_out)))
+        outcome["issue"][0]["severity"] = "warning"
+        entries.append({"resource": outcome, "search": {"mode": "outcome"}})
+    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
+    if page.total is not None:
+        bundle["total"] = page.total
+    bundle["link"] = links
+    if entries:
+        bundle["entry"] = entries
+    return json_response(bundle)
+
+
+def system_search_routes(prefix: str = "/fhir") -> list[Route]:
+    """``GET [base]`` (``POST [base]`` is a Bundle) and ``POST [base]/_search``."""
+    return [Route(prefix, system_search_route, methods=["GET"]),
+            Route(prefix + "/", system_search_route, methods=["GET"]),
+            Route(prefix + "/_search", system_search_route, methods=["POST"])]

@@ -51,9 +51,12 @@ async def system_search_route(request: Request) -> Response:
         return {"relation": relation,
                 "url": f"{base}?{urlencode(query_pairs)}" if query_pairs else base}
 
-    links = [link("self", dict(pairs).get("_page"))]
+    token = dict(pairs).get("_page")
+    links = [link("self", token)]
+    if page.next_page or token:
+        links.append(link("first", None))
     if page.next_page:
-        links += [link("first", None), link("next", page.next_page)]
+        links.append(link("next", page.next_page))
     entries: list[dict[str, Any]] = [
         {"fullUrl": f"{base}/{resource['resourceType']}/{resource['id']}", "resource": resource,
          "search": {"mode": "match"}} for resource in page.resources]

@@ -49,6 +49,8 @@ def test_pages_walk_every_named_type_once(client: TestClient) -> None:
             bundle = response.json()
             assert bundle["type"] == "searchset"
             assert 0 < len(_ids(bundle)) <= count, (count, bundle)
+            relations = [link["relation"] for link in bundle["link"]]
+            assert relations[:2] == ["self", "first"] or relations == ["self"], relations
             seen += _ids(bundle)
             url = _next(bundle)
         assert sorted(seen) == sorted(made), count

@@ -112,7 +112,9 @@ class SearchSql:
         if clause.reverse is not None:
             source_type, reference = clause.reverse
             other = self.peers[source_type].aliased()
-            other_refs = other.children["references"]
+            # rows of their own: ``inner`` may search the same table (``_has:Patient:link:
+            # organization=x``), and one alias in both would be correlated away
+            other_refs = self.peers[source_type].aliased().children["references"]
             return exists().where(
                 other_refs.c[other.owner] == other.main.c.id,
                 other.reference_rows(other_refs, reference),

@@ -601,6 +601,11 @@ REFERENCE_CASES: list[Case] = [
     ("_has:Patient:link:gender:not=male", "p01 p02"),
     ("_has:Patient:link:family=smith&gender=male", "p01"),
     ("_has:Patient:link:_has:Patient:link:family=smith", "p01"),
+    # a reference parameter of the linking patient (its rows in the same table as the link's)
+    ("_has:Patient:link:general-practitioner=pr2", "p03"),
+    ("_has:Patient:link:general-practitioner=pr1", ""),  # p14 links a RelatedPerson
+    ("_has:Patient:link:organization:missing=true", "p01 p02 p03"),
+    ("_has:Patient:link:link=p01", "p01"),
 ]
 
 CASES: dict[str, list[Case]] = {

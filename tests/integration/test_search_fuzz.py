@@ -14,7 +14,8 @@ from mappings.patient_search import PATIENT_SEARCH
 from tests.factories import FHIR_JSON, document_reference, patient
 
 NAMES = [*PATIENT_SEARCH, "_count", "_sort", "_total", "_summary", "_elements", "_include",
-         "_revinclude", "_page", "_has:Patient:link:name", "link:Patient.name", "link.gender",
+         "_revinclude", "_page", "_has:Patient:link:name", "_has:Patient:link:organization",
+         "_has:Patient:link:link", "link:Patient.name", "link.gender",
          "unknown", "name.x"]
 MODIFIERS = ["", ":exact", ":contains", ":missing", ":not", ":text", ":of-type", ":Patient",
              ":below", ":iterate"]

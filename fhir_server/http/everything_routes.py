@@ -3,17 +3,14 @@ patient's compartment, with a next link while more remains."""
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import urlencode
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from fhir_server.errors import Forbidden, operation_outcome
 from fhir_server.http import routes
 from fhir_server.http.negotiation import response_format
 from fhir_server.http.responses import json_response
+from fhir_server.http.type_pages import type_pages_bundle
 from fhir_server.operations.everything import everything, parse_everything
 from fhir_server.security import access
 
@@ -31,28 +28,9 @@ async def everything_route(request: Request) -> Response:
     page = await everything(patient_id, query, repositories=repositories,
                             registry=services.search_registry, base_url=base)
     path = f"{base}/Patient/{patient_id}/$everything"
-    kept = [(key, value) for key, value in request.query_params.multi_items()
-            if key != "_page"]
-
-    def link(relation: str, token: str | None) -> dict[str, str]:
-        pairs = kept + ([("_page", token)] if token else [])
-        return {"relation": relation, "url": f"{path}?{urlencode(pairs)}" if pairs else path}
-
-    links = [link("self", params.get("_page"))]
-    if page.next_page:
-        links.append(link("next", page.next_page))
-    entries: list[dict[str, Any]] = [
-        {"fullUrl": f"{base}/{resource['resourceType']}/{resource['id']}", "resource": resource,
-         "search": {"mode": "match"}} for resource in page.resources]
-    if page.left_out:
-        outcome = operation_outcome(Forbidden(
-            "Left out, the access token may not search them: " + ", ".join(page.left_out)))
-        outcome["issue"][0]["severity"] = "warning"
-        entries.append({"resource": outcome, "search": {"mode": "outcome"}})
-    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset", "link": links}
-    if entries:
-        bundle["entry"] = entries
-    return json_response(bundle)
+    return json_response(type_pages_bundle(
+        path=path, base=base, pairs=list(request.query_params.multi_items()),
+        resources=page.resources, next_page=page.next_page, left_out=page.left_out))
 
 
 def everything_routes(prefix: str = "/fhir") -> list[Route]:

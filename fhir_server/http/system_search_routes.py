@@ -3,19 +3,19 @@ searchset Bundle of one page across the searched types, with a next link while m
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from fhir_server.errors import Forbidden, InvalidRequest, operation_outcome
+from fhir_server.errors import InvalidRequest
 from fhir_server.http import routes
 from fhir_server.http.body import read_body
 from fhir_server.http.negotiation import check_body_type, response_format
 from fhir_server.http.preconditions import prefer_handling
 from fhir_server.http.responses import json_response
+from fhir_server.http.type_pages import type_pages_bundle
 from fhir_server.interactions.system_search import parse_system_search, system_search
 from fhir_server.security import access
 
@@ -43,35 +43,11 @@ async def system_search_route(request: Request) -> Response:
         max_count=services.settings.page_size_max, base_url=base)
     page = await system_search(query, repositories=repositories, registry=registry,
                                base_url=base)
-    kept = [(key, value) for key, value in pairs
-            if key != "_page" and key not in query.ignored]
-
-    def link(relation: str, token: str | None) -> dict[str, str]:
-        query_pairs = kept + ([("_page", token)] if token else [])
-        return {"relation": relation,
-                "url": f"{base}?{urlencode(query_pairs)}" if query_pairs else base}
-
-    token = dict(pairs).get("_page")
-    links = [link("self", token)]
-    if page.next_page or token:
-        links.append(link("first", None))
-    if page.next_page:
-        links.append(link("next", page.next_page))
-    entries: list[dict[str, Any]] = [
-        {"fullUrl": f"{base}/{resource['resourceType']}/{resource['id']}", "resource": resource,
-         "search": {"mode": "match"}} for resource in page.resources]
-    if page.left_out:
-        outcome = operation_outcome(Forbidden(
-            "Left out, the access token may not search them: " + ", ".join(page.left_out)))
-        outcome["issue"][0]["severity"] = "warning"
-        entries.append({"resource": outcome, "search": {"mode": "outcome"}})
-    bundle: dict[str, Any] = {"resourceType": "Bundle", "type": "searchset"}
-    if page.total is not None:
-        bundle["total"] = page.total
-    bundle["link"] = links
-    if entries:
-        bundle["entry"] = entries
-    return json_response(bundle)
+    return json_response(type_pages_bundle(
+        path=base, base=base, pairs=[(key, value) for key, value in pairs
+                                     if key not in query.ignored],
+        resources=page.resources, next_page=page.next_page, left_out=page.left_out,
+        total=page.total))
 
 
 def system_search_routes(prefix: str = "/fhir") -> list[Route]:

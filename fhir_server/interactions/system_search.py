@@ -18,7 +18,7 @@ from typing import Any
 
 from fhir_server.errors import Forbidden, InvalidRequest
 from fhir_server.interactions.repository import ResourceRepository
-from fhir_server.operations.everything import decode_page, encode_page
+from fhir_server.operations.everything import decode_page, encode_page, named_types
 from fhir_server.search.query import SearchRequest, parse_search
 from fhir_server.search.summary import subset
 from mappings.search_backing import SearchParameter
@@ -62,12 +62,7 @@ def parse_system_search(pairs: Sequence[tuple[str, str]], served: Sequence[str],
     values = dict(pairs)
     types = tuple(served)
     if values.get("_type"):
-        wanted = tuple(dict.fromkeys(part.strip() for part in values["_type"].split(",")))
-        wrong = [kind for kind in wanted if kind not in served]
-        if wrong:
-            raise InvalidRequest(f"_type '{wrong[0][:64]}' is not a type served here "
-                                 f"({', '.join(served)})")
-        types = wanted
+        types = named_types(values["_type"], served, "a type served here")
     count = default_count
     if "_count" in values:
         text = values["_count"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +64,16 @@ def decode_page(text: str, limit: int) -> tuple[int, str | None]:
     return index, token
 
 
+def named_types(text: str, allowed: Sequence[str], where: str) -> tuple[str, ...]:
+    """The types a ``_type`` value names, each once, in its order; 400 naming the first one
+    not ``allowed`` (``where``: what ``allowed`` is, for the message)."""
+    wanted = tuple(dict.fromkeys(part.strip() for part in text.split(",")))
+    wrong = [kind for kind in wanted if kind not in allowed]
+    if wrong:
+        raise InvalidRequest(f"_type '{wrong[0][:64]}' is not {where} ({', '.join(allowed)})")
+    return wanted
+
+
 def parse_everything(params: Mapping[str, str], *, default_count: int,
                      max_count: int) -> EverythingQuery:
     """The operation's inputs; 400 naming an unknown parameter or a bad value."""
@@ -76,11 +86,7 @@ def parse_everything(params: Mapping[str, str], *, default_count: int,
                              "served types carry no clinical dates; use _since")
     types: tuple[str, ...] = TYPES
     if params.get("_type"):
-        wanted = tuple(dict.fromkeys(part.strip() for part in params["_type"].split(",")))
-        wrong = [kind for kind in wanted if kind not in TYPES]
-        if wrong:
-            raise InvalidRequest(f"_type '{wrong[0][:64]}' is not in the Patient compartment "
-                                 f"here ({', '.join(TYPES)})")
+        wanted = named_types(params["_type"], TYPES, "in the Patient compartment here")
         types = tuple(kind for kind in TYPES if kind in wanted)
     count = default_count
     if "_count" in params:

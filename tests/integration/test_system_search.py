@@ -162,3 +162,18 @@ def test_scopes_apply_per_type(secured_client: TestClient, token_issuer: TokenIs
     outcome = next(e["resource"] for e in named["entry"] if e["search"]["mode"] == "outcome")
     assert "Communication" in outcome["issue"][0]["diagnostics"]
     assert sorted(_ids(named)) == sorted(i for i in made if i.startswith("Patient/"))
+
+
+def test_declared_system_parameters_are_served(client: TestClient) -> None:
+    """Every rest.searchParam of the CapabilityStatement is applied by a system search (kept
+    in the self link, i.e. not ignored), never a 4xx."""
+    _made(client)
+    declared = client.get("/fhir/metadata").json()["rest"][0]["searchParam"]
+    samples = {"_type": "Patient", "_id": "x", "_lastUpdated": "gt2020-01-01", "_tag": "a|b",
+               "_profile": "http://example.org/p", "_security": "a|b"}
+    for parameter in declared:
+        name = parameter["name"]
+        response = client.get(f"/fhir?{name}={samples[name]}",
+                              headers={"Prefer": "handling=strict"})
+        assert response.status_code == 200, (name, response.text)
+        assert f"{name}=" in response.json()["link"][0]["url"], name

@@ -49,7 +49,9 @@ def test_sealed_files_open_to_what_was_sealed(parts: list[bytes], reading: int) 
     finally:
         ndjson.SEAL_BYTES = original
     plain = b"".join(parts)
-    assert plain == b"" or plain not in stored
+    # a few bytes can occur in the tokens by chance (b"A" in their base64, "gAAAAA" starts
+    # each one); 16 or more cannot, short of a leak
+    assert len(plain) < 16 or plain not in stored
     pieces = [stored[start:start + reading] for start in range(0, len(stored), reading)]
     assert asyncio.run(_joined(unsealed(_chunks(pieces), KEY))) == plain
 

@@ -7,6 +7,7 @@ PostgreSQL writes a version in one statement (``PostgresPatientSql``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -105,30 +106,25 @@ def resource_json_for(outer_id: str) -> str:
 
 def row_set_from_resource_json(text: str) -> RowSet:
     """A RowSet (only what ``rows_to_resource`` reads) from the text of ``resource_json_for``."""
-    values = orjson.loads(text)
-    width = len(RESOURCE_COLUMNS)
-    main = dict(zip(RESOURCE_COLUMNS, values[:width]))
-    for name in ("last_updated", "deleted_at"):
-        if main[name] is not None:
-            main[name] = datetime.fromisoformat(main[name]).astimezone(UTC)
-    children = {key: [dict(zip(columns, row)) for row in rows]
-                for (key, columns), rows in zip(RESOURCE_CHILD_COLUMNS.items(), values[width:])}
-    return RowSet(main=main, children=children)
+    return _row_set(orjson.loads(text), RESOURCE_COLUMNS, RESOURCE_CHILD_COLUMNS)
 
 
 def row_set_from_json(text: str, *, search_rows: bool = True) -> RowSet:
     """A RowSet from the text of ``select_current_json_sql`` (timestamps as ISO strings)."""
-    values = orjson.loads(text)
-    columns = MAIN_COLUMNS if search_rows else READ_COLUMNS
+    return _row_set(orjson.loads(text), MAIN_COLUMNS if search_rows else READ_COLUMNS,
+                    READ_CHILD_COLUMNS)
+
+
+def _row_set(values: list[Any], columns: Sequence[str],
+             child_columns: Mapping[str, Sequence[str]]) -> RowSet:
+    """The main row (``columns``, timestamps parsed) then each child table's rows."""
     width = len(columns)
     main = dict(zip(columns, values[:width]))
     for name in ("last_updated", "deleted_at"):
         if main[name] is not None:
             main[name] = datetime.fromisoformat(main[name]).astimezone(UTC)
-    children = {
-        key: [dict(zip(names, row)) for row in rows]
-        for (key, names), rows in zip(READ_CHILD_COLUMNS.items(), values[width:])
-    }
+    children = {key: [dict(zip(names, row)) for row in rows]
+                for (key, names), rows in zip(child_columns.items(), values[width:])}
     return RowSet(main=main, children=children)
 
 

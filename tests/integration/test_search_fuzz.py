@@ -30,14 +30,19 @@ QUERIES = st.lists(st.tuples(st.sampled_from(NAMES), st.sampled_from(MODIFIERS),
                    min_size=1, max_size=4)
 
 
+def _with_a_patient(client: TestClient, query: list[tuple[str, str, str]]) -> str:
+    """``query`` as a query string, with at least one Patient stored to find."""
+    if not client.get("/fhir/Patient?_summary=count").json().get("total"):
+        client.post("/fhir/Patient", json=patient(), headers=FHIR_JSON)
+    return urlencode([(name + modifier, value) for name, modifier, value in query])
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(query=QUERIES)
 def test_random_search_is_never_a_server_error(
     client: TestClient, query: list[tuple[str, str, str]]
 ) -> None:
-    if not client.get("/fhir/Patient?_summary=count").json().get("total"):
-        client.post("/fhir/Patient", json=patient(), headers=FHIR_JSON)
-    encoded = urlencode([(name + modifier, value) for name, modifier, value in query])
+    encoded = _with_a_patient(client, query)
     response = client.get(f"/fhir/Patient?{encoded}")
     assert response.status_code < 500, (encoded, response.text)
     body = response.json()
@@ -108,9 +113,7 @@ SYSTEM_QUERIES = st.lists(st.tuples(st.sampled_from(SYSTEM_NAMES),
 def test_random_system_search_is_never_a_server_error(
     client: TestClient, query: list[tuple[str, str, str]]
 ) -> None:
-    if not client.get("/fhir/Patient?_summary=count").json().get("total"):
-        client.post("/fhir/Patient", json=patient(), headers=FHIR_JSON)
-    encoded = urlencode([(name + modifier, value) for name, modifier, value in query])
+    encoded = _with_a_patient(client, query)
     response = client.get(f"/fhir?{encoded}")
     assert response.status_code < 500, (encoded, response.text)
     body = response.json()

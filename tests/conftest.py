@@ -55,7 +55,11 @@ def database_urls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def sync_engines(database_urls: dict[str, str]) -> Iterator[dict[str, Engine]]:
-    engines = {name: create_engine(sync_url(url)) for name, url in database_urls.items()}
+    # SQLite: wait for a writer as the server's engines do (they set a busy timeout), not
+    # pysqlite's 5 s: a test's set-up can meet the previous app still finishing a commit
+    engines = {name: create_engine(sync_url(url), connect_args={"timeout": 30}
+                                   if name == "sqlite" else {})
+               for name, url in database_urls.items()}
     yield engines
     for engine in engines.values():
         engine.dispose()

@@ -54,7 +54,8 @@ def _audit_search_sql(settings: Settings, query: str) -> str:
 
 @pytest.mark.parametrize("query", ["patient=Patient/{target}", "patient={target}",
                                    f"entity={BASE}/Patient/{{target}}",
-                                   "entity:Patient={target}"])
+                                   "entity:Patient={target}",
+                                   "entity=http://ehr.example.org/fhir/Patient/{target}"])
 def test_reference_search_is_an_index_range_on_the_target(
         backend: str, engine: Engine, settings: Settings, query: str) -> None:
     if backend != "postgresql":

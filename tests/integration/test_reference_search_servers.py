@@ -11,6 +11,7 @@ from tests.factories import FHIR_JSON
 
 OTHER = "http://other.example.org/fhir/Practitioner/pr9"
 OURS = "http://testserver/fhir/Practitioner/pr9"
+URN = "urn:uuid:8a0f3c2e-3f0d-4a55-9d6c-2f1a4b6c7d8e"
 
 
 def _patient(client: TestClient, family: str, practitioner: str) -> str:
@@ -25,14 +26,18 @@ def _patient(client: TestClient, family: str, practitioner: str) -> str:
 def patients(client: TestClient) -> dict[str, str]:
     return {"local": _patient(client, "Local", "Practitioner/pr9"),
             "ours": _patient(client, "Ours", OURS),
-            "other": _patient(client, "Other", OTHER)}
+            "other": _patient(client, "Other", OTHER),
+            "versioned": _patient(client, "Versioned", "Practitioner/pr9/_history/2"),
+            "urn": _patient(client, "Urn", URN)}
 
 
 @pytest.mark.parametrize(("value", "expected"), [
-    ("Practitioner/pr9", {"local", "ours"}),
-    ("pr9", {"local", "ours"}),
-    ("Practitioner/pr9&_format=json", {"local", "ours"}),
-    (OURS, {"local", "ours"}),
+    ("Practitioner/pr9", {"local", "ours", "versioned"}),
+    ("pr9", {"local", "ours", "versioned"}),
+    ("Practitioner/pr9&_format=json", {"local", "ours", "versioned"}),
+    (OURS, {"local", "ours", "versioned"}),
+    (URN, {"urn"}),
+    ("urn:uuid:00000000-0000-4000-8000-000000000000", set()),
     (OTHER, {"other"}),
     ("http://third.example.org/fhir/Practitioner/pr9", set()),
 ])

@@ -12,10 +12,12 @@ from sqlalchemy import (
     ColumnElement,
     FromClause,
     Integer,
+    Text,
     and_,
     exists,
     false,
     func,
+    literal,
     not_,
     or_,
     select,
@@ -283,11 +285,14 @@ class SearchSql:
     def _identifier(self, value: SearchValue) -> Condition:
         table = self.children["identifiers"]
         if isinstance(value, TypedIdentifierValue):  # any coding of the identifier's type
+            # joined to the identifier row inside the one EXISTS: as an EXISTS of its own,
+            # PostgreSQL took nearly every patient to match and walked all of them in id
+            # order (6.7 s at 1M patients for one MRN; 0.5 ms joined)
             types = self.children["identifier_types"]
-            return and_(self._identifier_value(table, value.value, None), exists().where(
-                types.c[self.owner] == table.c[self.owner],
-                types.c.identifier_position == table.c.position,
-                types.c.system == value.type_system, types.c.code == value.type_code))
+            return and_(self._identifier_value(table, value.value, None),
+                        types.c[self.owner] == table.c[self.owner],
+                        types.c.identifier_position == table.c.position,
+                        types.c.system == value.type_system, types.c.code == value.type_code)
         assert isinstance(value, TokenValue)
         conditions: list[Condition] = []
         if value.system == "":
@@ -330,11 +335,13 @@ class SearchSql:
         if e164 and system in ("phone", "sms", "fax"):
             # the same text parses to the same E.164 form: one indexed comparison suffices
             return table.c.value_e164 == e164
-        matches: list[Condition] = [table.c.value == code]
+        # every arm an index range (lower(value), value_e164), so an OR of them is one too
+        lowered = func.lower(table.c.value)
+        matches: list[Condition] = [
+            lowered == code.lower() if system is None  # holds wherever value == code does
+            else and_(lowered == func.lower(literal(code, Text)), table.c.value == code)]
         if e164:
             matches.append(table.c.value_e164 == e164)
-        if system is None:
-            matches.append(func.lower(table.c.value) == code.lower())
         return or_(*matches)
 
     # -------------------------------------------------------------- reference

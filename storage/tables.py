@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    func,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -195,6 +196,8 @@ patient_telecoms = Table(
     Column("extra", Text),
     _partial_index("ix_patient_telecoms_value_e164", "value_e164"),
 )
+Index("ix_patient_telecoms_value_lower", func.lower(patient_telecoms.c.value))
+"""Email and unparsed telecom values are searched case-insensitively (migration 0016)."""
 
 patient_addresses = Table(
     "patient_addresses",

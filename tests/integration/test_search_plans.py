@@ -56,6 +56,12 @@ def _index_conditions(plan: Any) -> list[str]:
             for key in ("Index Cond", "Recheck Cond") if key in node]
 
 
+def _postgres_sql(statement: Any) -> str:
+    """The statement as PostgreSQL SQL with its values inline (for EXPLAIN)."""
+    return str(statement.compile(dialect=postgresql.dialect(),  # type: ignore[no-untyped-call]
+                                 compile_kwargs={"literal_binds": True}))
+
+
 def _audit_search_sql(settings: Settings, query: str) -> str:
     compiler = SearchSql("AuditEvent", audit_events, AUDIT_EVENT_CHILD_TABLES,
                          owner="resource_id", cipher=load_cipher(settings),
@@ -66,8 +72,7 @@ def _audit_search_sql(settings: Settings, query: str) -> str:
                            max_count=1000, base_url=BASE)
     statement = select(audit_events.c.id).where(
         *(compiler.condition(clause) for clause in request.clauses))
-    return str(statement.compile(dialect=postgresql.dialect(),  # type: ignore[no-untyped-call]
-                                 compile_kwargs={"literal_binds": True}))
+    return _postgres_sql(statement)
 
 
 @pytest.mark.parametrize("query", ["patient=Patient/{target}", "patient={target}",
@@ -108,8 +113,7 @@ def _patient_page_sql(settings: Settings, query: str) -> str:
                  .where(patients.c.deleted_at.is_(None), patients.c.merged_into_id.is_(None),
                         *(compiler.condition(clause) for clause in request.clauses))
                  .order_by(patients.c.id).limit(21))
-    return str(statement.compile(dialect=postgresql.dialect(),  # type: ignore[no-untyped-call]
-                                 compile_kwargs={"literal_binds": True}))
+    return _postgres_sql(statement)
 
 
 def _rows_scanned(plan: Any) -> int:
@@ -180,8 +184,7 @@ def test_newest_first_page_reads_the_last_updated_index(
     keys = [SortKey(patients.c.last_updated, True), SortKey(patients.c.id, False)]
     statement = (select(patients.c.id).where(patients.c.deleted_at.is_(None))
                  .order_by(*order_by(keys, forward)).limit(21))
-    sql = str(statement.compile(dialect=postgresql.dialect(),  # type: ignore[no-untyped-call]
-                                compile_kwargs={"literal_binds": True}))
+    sql = _postgres_sql(statement)
     with engine.connect() as connection:
         raw = connection.execute(text(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}")).scalar_one()
         found = [row[0] for row in connection.execute(text(sql))]

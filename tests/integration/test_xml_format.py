@@ -6,6 +6,7 @@ malformed XML are refused with a 400 and write nothing; raw Binary bytes are unt
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +16,6 @@ from lxml import etree  # type: ignore[import-untyped]
 from starlette.testclient import TestClient
 
 from fhir_server.http.xml_format import xml_to_json
-from tests.conftest import SHARED_DATA
 from tests.factories import without_server_elements
 
 XML = "application/fhir+xml"
@@ -41,9 +41,10 @@ def _root(response: Any) -> Any:
 
 
 @pytest.mark.parametrize("xml_file", sorted(EXAMPLES))
-def test_official_xml_example_round_trips(client: TestClient, xml_file: str) -> None:
-    body = (SHARED_DATA / "fhir-r4-examples" / "xml" / xml_file).read_bytes()
-    official = json.loads((SHARED_DATA / "fhir-r4-examples" / EXAMPLES[xml_file]).read_text())
+def test_official_xml_example_round_trips(client: TestClient, shared_data: Path,
+                                          xml_file: str) -> None:
+    body = (shared_data / "fhir-r4-examples" / "xml" / xml_file).read_bytes()
+    official = json.loads((shared_data / "fhir-r4-examples" / EXAMPLES[xml_file]).read_text())
 
     created = client.post("/fhir/Patient", content=body,
                           headers={"Content-Type": XML, "Accept": XML})
@@ -60,8 +61,9 @@ def test_official_xml_example_round_trips(client: TestClient, xml_file: str) -> 
     assert read_back == {key: value for key, value in as_json.items() if key != "meta"}
 
 
-def test_search_history_and_capabilities_answer_in_xml(client: TestClient) -> None:
-    body = (SHARED_DATA / "fhir-r4-examples" / "xml" / "patient-example.xml").read_bytes()
+def test_search_history_and_capabilities_answer_in_xml(client: TestClient,
+                                                        shared_data: Path) -> None:
+    body = (shared_data / "fhir-r4-examples" / "xml" / "patient-example.xml").read_bytes()
     client.post("/fhir/Patient", content=body, headers={"Content-Type": XML})
 
     bundle = _root(client.get("/fhir/Patient?family=Chalmers&_format=xml"))

@@ -5,7 +5,6 @@ work when there is one, so an event lands in the transaction of the write it des
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import logging
 from datetime import datetime
@@ -46,6 +45,7 @@ class AuditTrail:
         self._pending: list[tuple[list[dict[str, Any]], asyncio.Future[None] | None]] = []
         self._wake: asyncio.Event | None = None
         self._flusher: asyncio.Task[None] | None = None
+        self._closing = False
 
     async def record(self, events: list[dict[str, Any]]) -> None:
         """Store ``events``: in the running unit of work, else in the next group commit
@@ -81,10 +81,16 @@ class AuditTrail:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._pending:
-                batch, self._pending = self._pending[:MAX_BATCH_WAITERS], \
-                    self._pending[MAX_BATCH_WAITERS:]
-                await self._flush(batch)
+            await self._drain()
+            if self._closing:
+                return
+
+    async def _drain(self) -> None:
+        """Store every queued event, in batches of at most ``MAX_BATCH_WAITERS`` callers."""
+        while self._pending:
+            batch, self._pending = self._pending[:MAX_BATCH_WAITERS], \
+                self._pending[MAX_BATCH_WAITERS:]
+            await self._flush(batch)
 
     async def _flush(self, batch: list[tuple[list[dict[str, Any]], asyncio.Future[None] | None]]
                      ) -> None:
@@ -107,14 +113,16 @@ class AuditTrail:
                 future.set_result(None)
 
     async def close(self) -> None:
-        """Store what is queued, then stop the flusher."""
-        if self._pending:
-            batch, self._pending = self._pending, []
-            await self._flush(batch)
-        if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
+        """Store what is queued, then stop the flusher once its last batch is stored.
+
+        Never by cancelling it: a flush cancelled mid-statement lost its events and left its
+        connection checked out, on SQLite holding the write lock until garbage collection."""
+        self._closing = True
+        if self._flusher is not None and not self._flusher.done():
+            assert self._wake is not None
+            self._wake.set()
+            await self._flusher
+        await self._drain()
 
 
 def _rows(events: list[dict[str, Any]]) -> tuple[list[dict[str, Any]],

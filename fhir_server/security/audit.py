@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from fhir_server.errors import FhirError
 from fhir_server.security.tokens import Principal
+from mappings.audit_event import ENTITY_TYPE, OBJECT_ROLE, entity_codings
 from mappings.fhir_dates import format_instant
 
 EVENT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
@@ -24,8 +25,6 @@ OPERATION = "urn:prm:fhir:operation"
 ACTION = "http://hl7.org/fhir/audit-event-action"
 OUTCOME = "http://hl7.org/fhir/audit-event-outcome"
 DICOM = "http://dicom.nema.org/resources/ontology/DCM"
-ENTITY_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
-OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
 SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
 PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 SERVER_NAME = "fhir-prm-facade"
@@ -112,14 +111,8 @@ def _agents(principal: Principal, address: str | None) -> list[dict[str, Any]]:
 
 
 def _entity(reference: str) -> dict[str, Any]:
-    is_patient = reference.startswith("Patient/")
-    return {
-        "what": {"reference": reference},
-        "type": {"system": ENTITY_TYPE, "code": "1" if is_patient else "2",
-                 "display": "Person" if is_patient else "System Object"},
-        "role": {"system": OBJECT_ROLE, "code": "1" if is_patient else "4",
-                 "display": "Patient" if is_patient else "Domain Resource"},
-    }
+    entity_type, role = entity_codings(reference)
+    return {"what": {"reference": reference}, "type": entity_type, "role": role}
 
 
 def audit_event(access: Access, principal: Principal, *, address: str | None,

@@ -24,6 +24,7 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.elements import False_
 from sqlalchemy.sql.functions import FunctionElement
 
 from fhir_server.search.query import Clause
@@ -123,9 +124,16 @@ class SearchSql:
     def _chained(self, clause: Clause, inner: Clause) -> Condition:
         """``ref.param=x``: a reference to a live resource meeting ``inner``; ``_has``: a live
         resource meeting ``inner`` refers to this one."""
+        source_type = clause.reverse[0] if clause.reverse is not None else clause.target_type
+        assert source_type is not None
+        other = self.peers[source_type].aliased()
+        inner_condition = other.condition(inner)
+        if isinstance(inner_condition, False_):
+            # nothing can meet ``inner`` (``name=*`` searches no letters): and_() would fold
+            # the sub-query's join conditions away with it, leaving a cross join
+            return false()
         if clause.reverse is not None:
-            source_type, reference = clause.reverse
-            other = self.peers[source_type].aliased()
+            reference = clause.reverse[1]
             # rows of their own: ``inner`` may search the same table (``_has:Patient:link:
             # organization=x``), and one alias in both would be correlated away
             other_refs = self.peers[source_type].aliased().children["references"]
@@ -134,12 +142,10 @@ class SearchSql:
                 other.reference_rows(other_refs, reference),
                 other_refs.c.target_type == self.resource_type,
                 other_refs.c.target_id == self.main.c.id,
-                other.main.c.deleted_at.is_(None), other.condition(inner))
-        assert clause.target_type is not None
-        other = self.peers[clause.target_type].aliased()
+                other.main.c.deleted_at.is_(None), inner_condition)
         refs = self.children["references"]
         targets = select(other.main.c.id).where(other.main.c.deleted_at.is_(None),
-                                                other.condition(inner))
+                                                inner_condition)
         return self._child("references", and_(
             self.reference_rows(refs, clause.name), refs.c.target_type == clause.target_type,
             refs.c.target_id.in_(targets)))

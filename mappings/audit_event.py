@@ -28,17 +28,21 @@ AGENT_TYPES = ("Practitioner", "PractitionerRole", "Patient", "RelatedPerson", "
                "Organization")
 ENTITY_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
 OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
-_STANDARD_KEYS = ["what", "type", "role"]
+_STANDARD_KEYS = ("what", "type", "role")
 
 
 def entity_codings(reference: str) -> tuple[dict[str, str], dict[str, str]]:
     """The ``type`` and ``role`` of an audited resource: a Patient is a Person in the Patient
-    role, anything else a System Object in the Domain Resource role."""
+    role, anything else a System Object in the Domain Resource role (new dicts each call)."""
     if reference.startswith("Patient/"):
         return ({"system": ENTITY_TYPE, "code": "1", "display": "Person"},
                 {"system": OBJECT_ROLE, "code": "1", "display": "Patient"})
     return ({"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
             {"system": OBJECT_ROLE, "code": "4", "display": "Domain Resource"})
+
+
+_PATIENT_CODINGS = entity_codings("Patient/")
+_OTHER_CODINGS = entity_codings("")
 
 
 def _reference_of(entity: dict[str, Any]) -> str | None:
@@ -51,8 +55,11 @@ def _stored_entity(entity: dict[str, Any]) -> dict[str, Any]:
     """``entity`` as the remainder keeps it: ``what`` alone when it is exactly
     ``{what, type, role}`` with the codings ``entity_codings`` gives its reference."""
     reference = _reference_of(entity)
-    if reference is None or list(entity) != _STANDARD_KEYS \
-            or (entity["type"], entity["role"]) != entity_codings(reference):
+    if reference is None or tuple(entity) != _STANDARD_KEYS:
+        return entity
+    entity_type, role = (_PATIENT_CODINGS if reference.startswith("Patient/")
+                         else _OTHER_CODINGS)
+    if entity["type"] != entity_type or entity["role"] != role:
         return entity
     return {"what": entity["what"]}
 

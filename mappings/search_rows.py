@@ -11,6 +11,9 @@ from mappings.search_text import fold
 
 def split_reference(literal: str) -> tuple[str | None, str | None]:
     """(type, id) of ``Type/id``, ``Type/id/_history/n`` or an absolute URL ending so."""
+    if literal.count("/") == 1 and "?" not in literal and not literal.endswith("/"):
+        target_type, _, target_id = literal.partition("/")  # the common ``Type/id``, quickly
+        return (target_type, target_id) if target_type[:1].isupper() else (None, None)
     parts = literal.split("?")[0].rstrip("/").split("/")
     if len(parts) >= 4 and parts[-2] == "_history":
         parts = parts[:-2]

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from fhir_server.settings import Settings
 from storage.patient_rows import PatientRowStore, SqlAlchemyPatientRows
 from storage.patient_rows_pg import PsycopgPatientRows, statement_timeout_option
+from storage.unit_of_work import READ_ONLY
 
 ASYNC_DRIVERS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}
 SYNC_DRIVERS = {"sqlite": "sqlite+pysqlite", "postgresql": "postgresql+psycopg"}
@@ -39,7 +40,9 @@ def sync_url(url: str) -> URL:
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
-    """WAL, a busy timeout and ``BEGIN IMMEDIATE`` so concurrent writers wait, never deadlock."""
+    """WAL, a busy timeout and ``BEGIN IMMEDIATE`` so concurrent writers wait, never deadlock;
+    a connection that only reads (``READ_ONLY``) begins deferred instead: under WAL its
+    snapshot needs no lock, so readers run beside each other and beside the writer."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -53,7 +56,8 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def create_engine(settings: Settings) -> AsyncEngine:

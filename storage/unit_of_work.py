@@ -126,15 +126,21 @@ async def when_committed(callback: Callable[[], Awaitable[None]]) -> None:
         unit.committed.append(callback)
 
 
+READ_ONLY = "fhir_read_only"
+"""Execution option of a connection that only reads: on SQLite its transaction begins
+deferred (a snapshot beside the writer, WAL), not ``BEGIN IMMEDIATE`` (``storage.database``)."""
+
+
 @asynccontextmanager
 async def reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """A connection to read on: the unit's (its uncommitted rows visible), else a new one."""
+    """A connection to read on: the unit's (its uncommitted rows visible), else a new one
+    that only reads (never write on it: on SQLite it holds no write lock)."""
     connection = active_connection(engine)
     if connection is not None:
         yield connection
         return
     async with engine.connect() as opened:
-        yield opened
+        yield await opened.execution_options(**{READ_ONLY: True})
 
 
 @asynccontextmanager

@@ -9,6 +9,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.tables import patient_match_keys, patients
+from storage.unit_of_work import reading
 
 FREQUENCY_TTL_SECONDS = 300.0
 TF_MIN_PATIENTS = 1000
@@ -31,7 +32,7 @@ async def candidate_ids(engine: AsyncEngine, keys: list[str], *, limit: int,
         .group_by(patient_match_keys.c.patient_id)
         .order_by(hits.desc(), patient_match_keys.c.patient_id)
         .limit(limit + 2))
-    async with engine.connect() as connection:
+    async with reading(engine) as connection:
         ids = [row[0] for row in await connection.execute(statement)]
     ids = [patient_id for patient_id in ids if patient_id != exclude]
     return ids[:limit], len(ids) > limit
@@ -55,7 +56,7 @@ class FamilyFrequencies:
             total = await self._patient_count(now)
             if total < TF_MIN_PATIENTS:
                 return {}
-            async with self._engine.connect() as connection:
+            async with reading(self._engine) as connection:
                 counts: dict[str, int] = dict((await connection.execute(
                     select(patient_match_keys.c.key, func.count())
                     .where(patient_match_keys.c.key.in_(wanted))
@@ -67,7 +68,7 @@ class FamilyFrequencies:
     async def _patient_count(self, now: float) -> int:
         if self._total is not None and now - self._total[0] < FREQUENCY_TTL_SECONDS:
             return self._total[1]
-        async with self._engine.connect() as connection:
+        async with reading(self._engine) as connection:
             if connection.dialect.name == "postgresql":
                 estimate = (await connection.execute(text(
                     "SELECT reltuples::bigint FROM pg_class WHERE relname = 'patients'"

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.media_tables import blobs
 from storage.messaging_tables import message_deliveries
+from storage.unit_of_work import reading
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ async def operations_snapshot(engine: AsyncEngine, *, now: datetime) -> Operatio
     """One short read-only connection; the due-message lookup uses the (state, next attempt)
     index, the other two scan their tables."""
     deliveries = message_deliveries.c
-    async with engine.connect() as connection:
+    async with reading(engine) as connection:
         by_state = await connection.execute(
             select(deliveries.channel, deliveries.state, func.count())
             .group_by(deliveries.channel, deliveries.state))

@@ -11,12 +11,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.media_tables import blobs, media_assets
+from storage.unit_of_work import reading
 
 
 async def document_statistics(engine: AsyncEngine) -> dict[str, Any]:
     live = media_assets.c.deleted_at.is_(None)
     with_file = (live, media_assets.c.sha256.is_not(None))
-    async with engine.connect() as connection:
+    async with reading(engine) as connection:
         files, logical = (await connection.execute(
             select(func.count(), func.coalesce(func.sum(media_assets.c.file_size), 0))
             .where(*with_file))).one()

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.messaging_tables import message_deliveries
+from storage.unit_of_work import reading
 
 SENT_STATES = ("sent", "delivered", "undelivered")
 """States of messages the provider accepted (undelivered ones were sent, then lost)."""
@@ -26,7 +27,7 @@ async def message_statistics(engine: AsyncEngine, *, start: datetime | None,
     window = [condition for condition in (
         deliveries.c.created_at >= start if start is not None else None,
         deliveries.c.created_at < end if end is not None else None) if condition is not None]
-    async with engine.connect() as connection:
+    async with reading(engine) as connection:
         by_channel_state = (await connection.execute(
             select(deliveries.c.channel, deliveries.c.state, func.count()).where(*window)
             .group_by(deliveries.c.channel, deliveries.c.state)

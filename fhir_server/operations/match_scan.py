@@ -25,6 +25,7 @@ from fhir_server.standalone import open_patient_store
 from storage.match_candidates import candidate_ids
 from storage.patient_repository import PatientRepository
 from storage.tables import patients
+from storage.unit_of_work import reading
 
 BATCH = 500
 
@@ -78,7 +79,7 @@ async def live_patients(engine: AsyncEngine, patients_repo: PatientRepository
     """Every live, unmerged patient, in id order, a batch at a time."""
     last = ""
     while True:
-        async with engine.connect() as connection:
+        async with reading(engine) as connection:
             ids = [row[0] for row in await connection.execute(
                 select(patients.c.id).where(patients.c.id > last, patients.c.deleted_at.is_(None),
                                             patients.c.merged_into_id.is_(None))
@@ -90,7 +91,7 @@ async def live_patients(engine: AsyncEngine, patients_repo: PatientRepository
 
 
 async def count_live(engine: AsyncEngine) -> int:
-    async with engine.connect() as connection:
+    async with reading(engine) as connection:
         return int((await connection.execute(select(func.count()).select_from(patients).where(
             patients.c.deleted_at.is_(None), patients.c.merged_into_id.is_(None)))).scalar_one())
 

@@ -43,6 +43,9 @@ def entity_codings(reference: str) -> tuple[dict[str, str], dict[str, str]]:
 
 _PATIENT_CODINGS = entity_codings("Patient/")
 _OTHER_CODINGS = entity_codings("")
+_CODING_KEYS = ("system", "code", "display")
+"""The key order of ``entity_codings``' codings (an equal dict in another order would not
+read back byte for byte)."""
 
 
 def _reference_of(entity: dict[str, Any]) -> str | None:
@@ -59,7 +62,8 @@ def _stored_entity(entity: dict[str, Any]) -> dict[str, Any]:
         return entity
     entity_type, role = (_PATIENT_CODINGS if reference.startswith("Patient/")
                          else _OTHER_CODINGS)
-    if entity["type"] != entity_type or entity["role"] != role:
+    if entity["type"] != entity_type or entity["role"] != role \
+            or tuple(entity["type"]) != _CODING_KEYS or tuple(entity["role"]) != _CODING_KEYS:
         return entity
     return {"what": entity["what"]}
 

@@ -66,7 +66,12 @@ def test_search_event_remainder_keeps_patients_as_references_only() -> None:
      "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1",
               "display": "Patient"}},
     {"what": {"identifier": {"value": "x"}}, "description": "no reference"},
-], ids=["other-codings", "other-key-order", "no-reference"])
+    {"what": {"reference": "Patient/p-1"},
+     "type": {"code": "1", "system": "http://terminology.hl7.org/CodeSystem/audit-entity-type",
+              "display": "Person"},
+     "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1",
+              "display": "Patient"}},
+], ids=["other-codings", "other-key-order", "no-reference", "coding-key-order"])
 def test_other_entities_are_kept_as_they_are(entity: dict[str, Any]) -> None:
     event = _search_event(1) | {"entity": [entity]}
     read, remainder = _round_trip(event)

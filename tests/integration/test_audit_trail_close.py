@@ -33,7 +33,7 @@ def _events(count: int) -> list[dict[str, Any]]:
 
 async def _close_during_a_slow_flush(settings: Settings) -> int:
     """Queue events, let the flusher start a statement that takes a while, close the trail
-    meanwhile; the pool's checked-out connections after the engine is disposed."""
+    meanwhile; how many of the pool's connections are still checked out once it has closed."""
     engine = create_engine(settings)
     started = asyncio.Event()
 

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.console_tables import console_duplicate_dismissals as dismissals
+from storage.unit_of_work import reading
 
 Pair = tuple[str, str]
 
@@ -50,7 +51,7 @@ class DismissalStore:
         found: set[Pair] = set()
         for start in range(0, len(wanted), 200):
             chunk = wanted[start:start + 200]
-            async with self._engine.connect() as connection:
+            async with reading(self._engine) as connection:
                 rows = await connection.execute(
                     select(dismissals.c.first_id, dismissals.c.second_id).where(
                         tuple_(dismissals.c.first_id, dismissals.c.second_id).in_(chunk)))
@@ -59,7 +60,7 @@ class DismissalStore:
 
     async def of_patient(self, patient_id: str) -> list[Dismissal]:
         """The dismissals naming this patient, newest first."""
-        async with self._engine.connect() as connection:
+        async with reading(self._engine) as connection:
             rows = await connection.execute(select(dismissals).where(or_(
                 dismissals.c.first_id == patient_id, dismissals.c.second_id == patient_id))
                 .order_by(dismissals.c.dismissed_at.desc()))
@@ -68,7 +69,7 @@ class DismissalStore:
 
     async def find(self, first: str, second: str) -> Dismissal | None:
         low, high = ordered(first, second)
-        async with self._engine.connect() as connection:
+        async with reading(self._engine) as connection:
             row = (await connection.execute(select(dismissals).where(
                 dismissals.c.first_id == low, dismissals.c.second_id == high))).first()
         return Dismissal(row.first_id, row.second_id, row.dismissed_at,

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from storage.blob_removal import lock_blob
 from storage.export_tables import bulk_export_files, bulk_export_jobs
 from storage.media_tables import blobs
+from storage.unit_of_work import reading
 
 QUEUED, RUNNING, COMPLETED, FAILED, CANCELLED = (
     "queued", "in-progress", "completed", "failed", "cancelled")
@@ -127,14 +128,14 @@ class ExportJobStore:
                 transaction_time=job.transaction_time, created_at=now, exported=0))
 
     async def get(self, job_id: str) -> ExportJob | None:
-        async with self._engine.connect() as connection:
+        async with reading(self._engine) as connection:
             row = (await connection.execute(
                 select(bulk_export_jobs).where(bulk_export_jobs.c.id == job_id))).first()
         return None if row is None else _job(row)
 
     async def files(self, job_id: str) -> list[ExportFile]:
         files = bulk_export_files.c
-        async with self._engine.connect() as connection:
+        async with reading(self._engine) as connection:
             rows = (await connection.execute(
                 select(bulk_export_files).where(files.job_id == job_id)
                 .order_by(files.seq))).all()
@@ -257,7 +258,7 @@ class ExportJobStore:
         """Jobs whose files may go: cancelled and not being run, or finished over ``keep``
         ago."""
         jobs = bulk_export_jobs.c
-        async with self._engine.connect() as connection:
+        async with reading(self._engine) as connection:
             rows = await connection.execute(select(jobs.id).where(or_(
                 and_(jobs.status == CANCELLED,
                      or_(jobs.lease_until.is_(None), jobs.lease_until < now)),

@@ -31,6 +31,7 @@ from fhir_server.messaging.send_order import OrderError, send_order
 from storage.messaging_tables import notification_requests
 from storage.opt_outs import opted_out
 from storage.outbox import due_requests, queue_messages, record_dispatch
+from storage.unit_of_work import reading
 
 logger = logging.getLogger("fhir_server.messaging")
 
@@ -52,12 +53,12 @@ class FanOut:
         self._render = render
 
     async def due(self, now: datetime, limit: int = 50) -> list[str]:
-        async with self._engine.connect() as connection:
+        async with reading(self._engine) as connection:
             return await due_requests(connection, now=now, limit=limit)
 
     async def fan_out(self, request_id: str, now: datetime) -> FanOutResult | None:
         """Queue the request's messages; None when another worker did it or it changed."""
-        async with self._engine.connect() as connection:
+        async with reading(self._engine) as connection:
             current = await REQUESTS.current(connection, [request_id])
         if request_id not in current:
             return None
@@ -119,7 +120,7 @@ class FanOut:
                        if recipient.patient_id]
         try:
             channel = order.channel or (template.channel if template else None)
-            async with self._engine.connect() as connection:
+            async with reading(self._engine) as connection:
                 refused = await opted_out(connection, patient_ids, channel or "")
             return order.template_name, plan_messages(
                 order, template=template, people=people, opted_out=refused,

@@ -14,6 +14,12 @@ def split_reference(literal: str) -> tuple[str | None, str | None]:
     if literal.count("/") == 1 and "?" not in literal and not literal.endswith("/"):
         target_type, _, target_id = literal.partition("/")  # the common ``Type/id``, quickly
         return (target_type, target_id) if target_type[:1].isupper() else (None, None)
+    return split_any_reference(literal)
+
+
+def split_any_reference(literal: str) -> tuple[str | None, str | None]:
+    """``split_reference`` by the general rule alone: the query and trailing slashes dropped,
+    ``/_history/n`` dropped, then the last two segments if the type is capitalised."""
     parts = literal.split("?")[0].rstrip("/").split("/")
     if len(parts) >= 4 and parts[-2] == "_history":
         parts = parts[:-2]

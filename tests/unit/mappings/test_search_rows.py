@@ -7,18 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mappings.search_rows import split_reference
-
-
-def _general_rule(literal: str) -> tuple[str | None, str | None]:
-    """The rule as written before the quick path: the query dropped, trailing slashes
-    dropped, ``/_history/n`` dropped, then the last two segments if the type is capitalised."""
-    parts = literal.split("?")[0].rstrip("/").split("/")
-    if len(parts) >= 4 and parts[-2] == "_history":
-        parts = parts[:-2]
-    if len(parts) >= 2 and parts[-2][:1].isupper():
-        return parts[-2], parts[-1]
-    return None, None
+from mappings.search_rows import split_any_reference, split_reference
 
 
 @pytest.mark.parametrize(("literal", "expected"), [
@@ -38,4 +27,4 @@ def test_examples(literal: str, expected: tuple[str | None, str | None]) -> None
 @given(st.lists(st.sampled_from(["/", "?", "P", "p", "a", "1", "-", "_history", ":", " "]),
                 max_size=12).map("".join))
 def test_same_as_the_general_rule(literal: str) -> None:
-    assert split_reference(literal) == _general_rule(literal)
+    assert split_reference(literal) == split_any_reference(literal)

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from mappings.fhir_dates import as_datetime, format_instant
+from mappings.fhir_dates import instant_text
 
 SERVER_META_KEYS = ("versionId", "lastUpdated")
 """``meta`` elements the server sets on every version (never kept in a remainder)."""
@@ -29,7 +29,7 @@ def remainder_of(resource: Mapping[str, Any], owned: Iterable[str]) -> dict[str,
 def with_server_meta(resource: dict[str, Any], main: Mapping[str, Any]) -> None:
     """Set ``meta.versionId`` and ``meta.lastUpdated`` from a main row (first in ``meta``)."""
     server = {"versionId": str(main["version_id"]),
-              "lastUpdated": format_instant(as_datetime(main["last_updated"]))}
+              "lastUpdated": instant_text(main["last_updated"])}
     kept = resource.get("meta")
     resource["meta"] = order_keys(server | {key: value for key, value in kept.items()
                                            if key not in server},

@@ -77,6 +77,20 @@ def format_instant(moment: datetime) -> str:
     return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
+def instant_text(value: datetime | str) -> str:
+    """``format_instant`` of a datetime or of its ISO text. PostgreSQL's JSON text of a UTC
+    timestamp (``2026-01-02T03:04:05.678912+00:00``, trailing zeros of the fraction dropped)
+    is cut to shape without building a datetime: a search page formats one per resource."""
+    if isinstance(value, str):
+        if len(value) == 25 and value[19] == "+" and value.endswith("+00:00"):
+            return value[:19] + ".000Z"
+        if 27 <= len(value) <= 32 and value[19] == "." and value.endswith("+00:00") \
+                and value[20:-6].isascii() and value[20:-6].isdigit():
+            return value[:20] + value[20:-6].ljust(3, "0")[:3] + "Z"
+        value = datetime.fromisoformat(value)
+    return format_instant(value)
+
+
 def as_datetime(value: object) -> datetime:
     """A datetime column value, or its ISO text as a history snapshot keeps it."""
     if isinstance(value, datetime):

@@ -105,8 +105,10 @@ def resource_json_for(outer_id: str) -> str:
 
 
 def row_set_from_resource_json(text: str) -> RowSet:
-    """A RowSet (only what ``rows_to_resource`` reads) from the text of ``resource_json_for``."""
-    return _row_set(orjson.loads(text), RESOURCE_COLUMNS, RESOURCE_CHILD_COLUMNS)
+    """A RowSet (only what ``rows_to_resource`` reads) from the text of ``resource_json_for``;
+    its timestamps stay ISO text (the mapping formats them from text)."""
+    return _row_set(orjson.loads(text), RESOURCE_COLUMNS, RESOURCE_CHILD_COLUMNS,
+                    parse_times=False)
 
 
 def row_set_from_json(text: str, *, search_rows: bool = True) -> RowSet:
@@ -116,11 +118,12 @@ def row_set_from_json(text: str, *, search_rows: bool = True) -> RowSet:
 
 
 def _row_set(values: list[Any], columns: Sequence[str],
-             child_columns: Mapping[str, Sequence[str]]) -> RowSet:
-    """The main row (``columns``, timestamps parsed) then each child table's rows."""
+             child_columns: Mapping[str, Sequence[str]], *, parse_times: bool = True) -> RowSet:
+    """The main row (``columns``, timestamps parsed unless not ``parse_times``) then each
+    child table's rows."""
     width = len(columns)
     main = dict(zip(columns, values[:width]))
-    for name in ("last_updated", "deleted_at"):
+    for name in ("last_updated", "deleted_at") if parse_times else ():
         if main[name] is not None:
             main[name] = datetime.fromisoformat(main[name]).astimezone(UTC)
     children = {key: [dict(zip(names, row)) for row in rows]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import uuid
 from datetime import UTC, datetime
 
 from fhir_server.security.audit import Access, audit_event, redacted, redacted_query
@@ -50,3 +51,10 @@ def test_operation_failure_event() -> None:
     assert event["subtype"][0]["system"] == "urn:prm:fhir:operation"
     assert "6789" not in event["outcomeDesc"]
     assert event["agent"][0]["who"] == {"display": "unauthenticated caller"}
+
+
+def test_event_ids_are_uuid7_in_the_order_events_were_made() -> None:
+    """Time-ordered ids keep the audit tables' key inserts at one end of their indexes."""
+    ids = [Access(subtype="read", resource_type="Patient").event_id for _ in range(500)]
+    assert all(uuid.UUID(event_id).version == 7 for event_id in ids)
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)

@@ -41,6 +41,9 @@ logger = logging.getLogger("fhir_server.bulk_export")
 
 LEASE = timedelta(seconds=60)
 RENEW_SECONDS = 2.0
+REMOVAL_SECONDS = 60.0
+"""How often a runner looks for finished exports past their keep time and cancelled jobs
+nobody runs (a DELETE removes a finished export's files itself)."""
 """Pages renew the lease (and record progress, and find out about a cancellation) at most
 this often."""
 UNLIMITED_BYTES = 1 << 62
@@ -99,12 +102,18 @@ class ExportRunner:
         return self._fernet is not None
 
     async def run_forever(self, stop: asyncio.Event) -> None:
-        """Pass after pass until ``stop`` is set; a failed pass is logged and retried."""
+        """Pass after pass until ``stop`` is set; a failed pass is logged and retried. A pass
+        looks for files to remove only every ``REMOVAL_SECONDS`` (they are kept for hours):
+        polling for them every few seconds was most of an idle server's CPU."""
         self._stopping = stop
+        removal_due = 0.0
         while not stop.is_set():
             self.wake.clear()
+            moment = time.monotonic()
             try:
-                await self.run_pending()
+                await self.run_pending(remove=moment >= removal_due)
+                if moment >= removal_due:
+                    removal_due = moment + REMOVAL_SECONDS
             except Exception:
                 logger.exception("bulk export pass failed; retrying")
             waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.wake.wait())]
@@ -113,9 +122,11 @@ class ExportRunner:
             for waiter in waiters:
                 waiter.cancel()
 
-    async def run_pending(self) -> None:
-        """Remove what is due for removal, then run every job waiting, oldest first."""
-        for job_id in await self._jobs.removable(now=self._clock(), keep=self._keep):
+    async def run_pending(self, *, remove: bool = True) -> None:
+        """Remove what is due for removal (unless not ``remove``), then run every job
+        waiting, oldest first."""
+        for job_id in await self._jobs.removable(now=self._clock(), keep=self._keep) \
+                if remove else ():
             await self.remove(job_id)
         while not self._stopping.is_set():
             job = await self._jobs.claim_next(owner=self.owner, now=self._clock(), lease=LEASE)

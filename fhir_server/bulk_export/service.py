@@ -22,7 +22,9 @@ from storage.search_pages import SearchCatalog
 from storage.stored import now
 
 NDJSON = "application/fhir+ndjson"
-POLL_SECONDS = 2.0
+POLL_SECONDS = 10.0
+"""How often a runner looks for jobs to run: a kickoff wakes its own process's runner at once,
+so the poll only finds jobs a stopped or crashed process left behind."""
 
 
 @dataclass

@@ -452,3 +452,46 @@ def test_openapi_describes_the_export_answers(client: TestClient) -> None:
     assert "202" in status["delete"]["responses"]
     assert "application/fhir+ndjson" in paths["/fhir/$export-file/{job_id}/{file_name}"][
         "get"]["responses"]["200"]["content"]
+
+
+# ------------------------------------------------------------- removal after the keep time
+
+
+def _kept_for_no_time(settings: Settings, engine: Engine) -> Iterator[TestClient]:
+    empty_tables(engine)
+    kept = settings.model_copy(update={"export_keep_seconds": 0})
+    with TestClient(create_app(kept, migrate=False)) as test_client:
+        yield test_client
+
+
+def _wake_runner(client: TestClient) -> None:
+    """Another export: its kick-off wakes the runner, which runs a pass and then this job."""
+    _finished(client, _kickoff(client, "?_type=Patient"))
+
+
+def test_a_finished_export_past_its_keep_time_is_removed_by_a_pass(
+        settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("fhir_server.bulk_export.runner.REMOVAL_SECONDS", 0.0)
+    for client in _kept_for_no_time(settings, engine):
+        client.put("/fhir/Patient/p-1", headers=FHIR_JSON, json=patient(id="p-1"))
+        status_url = _kickoff(client)
+        _finished(client, status_url)
+        _wake_runner(client)
+        for _ in range(200):
+            if client.get(status_url).status_code == 404:
+                break
+            time.sleep(0.025)
+        assert client.get(status_url).status_code == 404
+
+
+def test_passes_look_for_removals_at_most_once_a_minute(settings: Settings,
+                                                        engine: Engine) -> None:
+    """Woken passes in between leave an expired export alone until the minute is up (an idle
+    server polling for removals every few seconds spent most of its CPU on it)."""
+    for client in _kept_for_no_time(settings, engine):
+        client.put("/fhir/Patient/p-1", headers=FHIR_JSON, json=patient(id="p-1"))
+        status_url = _kickoff(client)
+        _finished(client, status_url)
+        for _ in range(3):
+            _wake_runner(client)
+        assert client.get(status_url).status_code == 200

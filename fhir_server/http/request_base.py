@@ -14,8 +14,13 @@ def services_of(request: Request) -> Services:
 
 
 def base_url(request: Request) -> str:
-    """``FHIR_BASE_URL`` if set, else this request's own ``scheme://host/fhir``."""
+    """``FHIR_BASE_URL`` if set, else this request's own ``scheme://host/fhir`` (worked out
+    once per request: a search asks for it for every link and entry)."""
     configured = services_of(request).settings.base_url
     if configured:
         return configured.rstrip("/")
-    return str(request.base_url).rstrip("/") + "/fhir"
+    state = request.scope.setdefault("state", {})
+    own: str | None = state.get("base_url")
+    if own is None:
+        own = state["base_url"] = str(request.base_url).rstrip("/") + "/fhir"
+    return own

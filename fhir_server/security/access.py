@@ -6,7 +6,7 @@ operations that are not plain interactions ($match, $merge, $unmerge, ...)."""
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import TypeVar
 
@@ -81,13 +81,36 @@ def repositories_for(request: Request) -> Mapping[str, ResourceRepository]:
     cached = state.get("repositories")
     if cached is not None:
         return cached  # type: ignore[no-any-return]
-    policy = policy_for(request)
-    auditor = auditor_for(request)
-    guarded: dict[str, ResourceRepository] = {
-        name: _wrapper(repository)(repository, policy, auditor)
-        for name, repository in services_of(request).repositories.items()}
+    guarded = GuardedRepositories(services_of(request).repositories, policy_for(request),
+                                  auditor_for(request))
     state["repositories"] = guarded
     return guarded
+
+
+class GuardedRepositories(Mapping[str, ResourceRepository]):
+    """The served repositories, each wrapped for one caller when first asked for (a request
+    mostly uses one of them)."""
+
+    def __init__(self, served: Mapping[str, ResourceRepository], policy: AccessPolicy,
+                 auditor: Auditor) -> None:
+        self._served = served
+        self._policy = policy
+        self._auditor = auditor
+        self._wrapped: dict[str, ResourceRepository] = {}
+
+    def __getitem__(self, name: str) -> ResourceRepository:
+        wrapped = self._wrapped.get(name)
+        if wrapped is None:
+            repository = self._served[name]
+            wrapped = self._wrapped[name] = _wrapper(repository)(repository, self._policy,
+                                                                 self._auditor)
+        return wrapped
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._served)
+
+    def __len__(self) -> int:
+        return len(self._served)
 
 
 @functools.cache

@@ -39,13 +39,14 @@ def derive_demographics(resource: dict[str, Any], phone_region: str) -> dict[str
 _ELEMENTS = ("extension", "communication", "contact")
 """The Patient elements the demographic columns are derived from."""
 _COLUMNS = (*RACE_COLUMNS, *ETHNICITY_COLUMNS, *LANGUAGE_COLUMNS, *CONTACT_COLUMNS)
+_NONE_ONLY = frozenset({None})
 
 
 def rebuild_demographics(resource: dict[str, Any], main: dict[str, Any], phone_region: str) -> None:
     """Rebuild, in place, each element whose columns in ``main`` no longer agree with it."""
-    if not any(key in resource for key in _ELEMENTS) and all(
-            main.get(column) is None for column in _COLUMNS):
-        return  # nothing to derive and every column empty: they agree
+    if resource.keys().isdisjoint(_ELEMENTS) and set(map(main.get, _COLUMNS)) == _NONE_ONLY:
+        return  # nothing to derive and every column empty: they agree (checked per resource
+        # of a search page, hence map and a set rather than generators)
     derived = derive_demographics(resource, phone_region)
 
     def disagrees(columns: tuple[str, ...]) -> bool:

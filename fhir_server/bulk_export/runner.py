@@ -41,11 +41,11 @@ logger = logging.getLogger("fhir_server.bulk_export")
 
 LEASE = timedelta(seconds=60)
 RENEW_SECONDS = 2.0
+"""Pages renew the lease (and record progress, and find out about a cancellation) at most
+this often."""
 REMOVAL_SECONDS = 60.0
 """How often a runner looks for finished exports past their keep time and cancelled jobs
 nobody runs (a DELETE removes a finished export's files itself)."""
-"""Pages renew the lease (and record progress, and find out about a cancellation) at most
-this often."""
 UNLIMITED_BYTES = 1 << 62
 MAX_ERRORS_PER_FILE = 1000
 FAILED_MESSAGE = "The export failed on the server; the failure is logged. Start a new export."

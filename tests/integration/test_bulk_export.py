@@ -457,7 +457,9 @@ def test_openapi_describes_the_export_answers(client: TestClient) -> None:
 # ------------------------------------------------------------- removal after the keep time
 
 
+@contextmanager
 def _kept_for_no_time(settings: Settings, engine: Engine) -> Iterator[TestClient]:
+    """A server that keeps finished exports for no time at all."""
     empty_tables(engine)
     kept = settings.model_copy(update={"export_keep_seconds": 0})
     with TestClient(create_app(kept, migrate=False)) as test_client:
@@ -472,7 +474,7 @@ def _wake_runner(client: TestClient) -> None:
 def test_a_finished_export_past_its_keep_time_is_removed_by_a_pass(
         settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("fhir_server.bulk_export.runner.REMOVAL_SECONDS", 0.0)
-    for client in _kept_for_no_time(settings, engine):
+    with _kept_for_no_time(settings, engine) as client:
         client.put("/fhir/Patient/p-1", headers=FHIR_JSON, json=patient(id="p-1"))
         status_url = _kickoff(client)
         _finished(client, status_url)
@@ -488,7 +490,7 @@ def test_passes_look_for_removals_at_most_once_a_minute(settings: Settings,
                                                         engine: Engine) -> None:
     """Woken passes in between leave an expired export alone until the minute is up (an idle
     server polling for removals every few seconds spent most of its CPU on it)."""
-    for client in _kept_for_no_time(settings, engine):
+    with _kept_for_no_time(settings, engine) as client:
         client.put("/fhir/Patient/p-1", headers=FHIR_JSON, json=patient(id="p-1"))
         status_url = _kickoff(client)
         _finished(client, status_url)

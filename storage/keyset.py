@@ -14,7 +14,17 @@ from datetime import date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Boolean, ColumnElement, Date, Integer, and_, false, or_
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Date,
+    Integer,
+    String,
+    and_,
+    false,
+    literal_column,
+    or_,
+)
 
 from fhir_server.errors import InvalidRequest
 
@@ -51,15 +61,20 @@ def decode_token(token: str, keys: list[SortKey]) -> PageToken:
         raise InvalidRequest("_page is not a page token of this search") from None
 
 
-def order_by(keys: list[SortKey], forward: bool) -> list[Any]:
+def order_by(keys: list[SortKey], forward: bool, *, fenced: bool = False) -> list[Any]:
     """ORDER BY terms; backwards is the exact reverse (so nulls come first). A column that
     holds no nulls gets no NULLS clause: ``DESC NULLS LAST`` is not the order of a B-tree
     index read backwards, so ``_sort=-_lastUpdated`` sorted every row (0.9 s at 1,000,000
-    patients) where the index now serves it."""
+    patients) where the index now serves it. ``fenced`` (PostgreSQL): text keys are sorted
+    as ``key || ''``, the same order, which no index gives, so the matches are found first
+    and then sorted rather than found by reading an index in sort order."""
     terms = []
     for key in keys:
         ascending = key.descending != forward
-        term = key.column.asc() if ascending else key.column.desc()
+        expression = key.column
+        if fenced and isinstance(key.column.type, String):
+            expression = key.column.op("||")(literal_column("''"))
+        term = expression.asc() if ascending else expression.desc()
         if getattr(key.column, "nullable", True):
             term = term.nulls_last() if forward else term.nulls_first()
         terms.append(term)

@@ -27,7 +27,7 @@ from fhir_server.merging.guard import refuse_merged_references
 from fhir_server.search.query import SearchRequest
 from mappings import patient as patient_mapping
 from mappings.patient import MappingContext, PatientRuleError
-from mappings.patient_search import PATIENT_SEARCH, SEARCH_ONLY
+from mappings.patient_search import PATIENT_SEARCH, SEARCH_ONLY, SORTS_FOLLOWING_MATCHES
 from mappings.search_backing import SearchParameter
 from storage.history import HistoryEntry, history_page, read_version
 from storage.patient_lookup import find_patient_ids
@@ -36,6 +36,7 @@ from storage.resource_rows import insert_versions
 from storage.row_set import RowSet
 from storage.search_pages import SearchCatalog, SearchSource, run_search
 from storage.search_sql import SearchSql
+from storage.sort_fence import sort_follows_matches
 from storage.stored import RowConflict, SearchResults, StoredResource, VersionMoved, now
 from storage.tables import PATIENT_CHILD_TABLES, patients
 from storage.unit_of_work import reading, writing
@@ -111,10 +112,13 @@ class PatientRepository:
     async def search(self, request: SearchRequest) -> SearchResults:
         """One page of the Patients the search selects."""
         merged_asked = any(clause.name == "merged" for clause in request.clauses)
+        fence = self._engine.dialect.name == "postgresql" and sort_follows_matches(
+            request.clauses, (column for column, _ in request.controls.sort),
+            SORTS_FOLLOWING_MATCHES)
         page = await run_search(
             self._engine, self._source, request, self._catalog.sources,
             default_conditions=() if merged_asked else (patients.c.merged_into_id.is_(None),),
-            include_limit=self._catalog.include_limit)
+            include_limit=self._catalog.include_limit, fence_sort=fence)
         return SearchResults(page.resources, page.next_token, page.previous_token, page.total,
                              page.included)
 

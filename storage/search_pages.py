@@ -85,10 +85,11 @@ class SearchPage:
 async def run_search(
     engine: AsyncEngine, source: SearchSource, request: SearchRequest,
     sources: Mapping[str, SearchSource], *, default_conditions: Sequence[Any] = (),
-    include_limit: int = MAX_INCLUDED,
+    include_limit: int = MAX_INCLUDED, fence_sort: bool = False,
 ) -> SearchPage:
     """One page; ``default_conditions`` apply unless a clause names the same thing (the caller
-    decides: Patient leaves merged patients out unless ``merged`` is searched). At most
+    decides: Patient leaves merged patients out unless ``merged`` is searched; it also says
+    when to ``fence_sort``, see ``keyset.order_by``). At most
     ``include_limit`` resources are included; when more were wanted, ``included_cut`` says so
     on the page and on the request's controls (which the search interaction reads, whatever
     wraps the repository)."""
@@ -110,7 +111,7 @@ async def run_search(
     if count > 0 and controls.summary != "count":
         statement = (select(*(key.column for key in keys))
                      .where(*conditions, *([beyond(keys, token)] if token else []))
-                     .order_by(*order_by(keys, forward)).limit(count + 1))
+                     .order_by(*order_by(keys, forward, fenced=fence_sort)).limit(count + 1))
         if isinstance(source.rows, PageLoader):
             page = await source.rows.select_page(statement,
                                                  search_rows=bool(controls.includes))

@@ -118,28 +118,26 @@ def test_name_sorts_follow_the_normalised_chosen_name(client: TestClient) -> Non
     assert not failures, "\n".join(failures)
 
 
+def _paged_ids(client: TestClient, query: str, count: int) -> list[str]:
+    """The ids of every page of ``query``, following ``next`` links."""
+    seen: list[str] = []
+    url: str | None = f"/fhir/Patient?{encode(query)}&_count={count}"
+    while url:
+        bundle = client.get(url).json()
+        seen += match_ids(bundle)
+        url = link(bundle, "next")
+        assert len(seen) <= len(NAMES), query
+    return seen
+
+
 def test_name_sorts_page_through_every_patient_once(client: TestClient) -> None:
     _create(client)
     for query, spec in SORT_CASES[:6]:
-        seen: list[str] = []
-        url: str | None = f"/fhir/Patient?{encode(query)}&_count=3"
-        while url:
-            bundle = client.get(url).json()
-            seen += match_ids(bundle)
-            url = link(bundle, "next")
-            assert len(seen) <= len(NAMES), query
-        assert seen == spec.split(), query
+        assert _paged_ids(client, query, 3) == spec.split(), query
 
 
 def test_sorted_matches_of_name_searches_page_through_once(client: TestClient) -> None:
     """The sorts PostgreSQL runs on the matches (``storage.sort_fence``) page like the others."""
     _create(client)
     for query, spec in FENCED:
-        seen: list[str] = []
-        url: str | None = f"/fhir/Patient?{encode(query)}&_count=1"
-        while url:
-            bundle = client.get(url).json()
-            seen += match_ids(bundle)
-            url = link(bundle, "next")
-            assert len(seen) <= len(NAMES), query
-        assert seen == spec.split(), query
+        assert _paged_ids(client, query, 1) == spec.split(), query

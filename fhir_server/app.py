@@ -37,6 +37,7 @@ from fhir_server.http.openapi import openapi_routes
 from fhir_server.http.operation_routes import operation_routes
 from fhir_server.http.request_log import RequestLogMiddleware, configure_access_log
 from fhir_server.http.responses import error_response
+from fhir_server.http.route_index import index_routes
 from fhir_server.http.routes import fhir_routes
 from fhir_server.http.smart_routes import smart_routes
 from fhir_server.http.system_search_routes import system_search_routes
@@ -188,6 +189,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
     app.router.routes.extend(metrics_routes())
     app.router.routes.extend(console_routes())
     _install_error_handlers(app)
+    index_routes(app.router)
     app.add_middleware(UnexpectedErrorMiddleware)  # innermost: its 500 gets every header
     app.add_middleware(AuthenticationMiddleware)
     app.add_middleware(FhirXmlMiddleware, max_body_bytes=settings.max_body_bytes)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,6 +110,53 @@ def join_element(row: Mapping[str, Any], plan: JoinPlan) -> dict[str, Any]:
     for key, maybe_column, is_json in plan.full:
         if maybe_column is not None:
             value = row.get(maybe_column)
+            if value is not None:
+                element[key] = orjson.loads(value) if is_json else value
+        elif key in extra:
+            element[key] = extra[key]
+    for key, value in extra.items():
+        if key not in element:
+            element[key] = value
+    return element
+
+
+@dataclass(frozen=True)
+class ValuesPlan:
+    """A JoinPlan over a row that arrives as a list of values in known column order (a search
+    page's JSON from PostgreSQL): column names replaced by their positions, so no row dict is
+    built. ``extra`` is the position of the ``extra`` column."""
+
+    full: tuple[tuple[str, int | None, bool], ...]
+    columns: tuple[tuple[str, int, bool], ...]
+    extra: int
+
+
+def values_plan(plan: JoinPlan, columns: Sequence[str]) -> ValuesPlan:
+    """``plan`` for rows given as values in ``columns`` order (which must hold every column
+    of the plan, and ``extra``)."""
+    position = {column: index for index, column in enumerate(columns)}
+    return ValuesPlan(
+        tuple((key, None if column is None else position[column], is_json)
+              for key, column, is_json in plan.full),
+        tuple((key, position[column], is_json) for key, column, is_json in plan.columns),
+        position["extra"])
+
+
+def join_values(values: Sequence[Any], plan: ValuesPlan) -> dict[str, Any]:
+    """``join_element`` of the row whose values these are: the same element, keys in the same
+    order."""
+    extra_text = values[plan.extra]
+    element: dict[str, Any] = {}
+    if not extra_text:
+        for key, index, is_json in plan.columns:
+            value = values[index]
+            if value is not None:
+                element[key] = orjson.loads(value) if is_json else value
+        return element
+    extra = load_json(extra_text)
+    for key, maybe_index, is_json in plan.full:
+        if maybe_index is not None:
+            value = values[maybe_index]
             if value is not None:
                 element[key] = orjson.loads(value) if is_json else value
         elif key in extra:

@@ -26,10 +26,12 @@ from mappings.elements import (
     dump_json,
     join_element,
     join_plan,
+    join_values,
     load_json,
     order_keys,
     remainder_of,
     split_element,
+    values_plan,
     with_server_meta,
 )
 from mappings.fhir_dates import format_instant
@@ -44,7 +46,7 @@ from mappings.patient_demographics import (
 from mappings.patient_search import search_columns, search_reference_rows, search_token_rows
 from mappings.search_rows import type_codings
 from storage.crypto import FieldCipher
-from storage.row_set import RowSet
+from storage.row_set import RowSet, ValueRows
 from terminology import systems
 
 RESOURCE_TYPE = "Patient"
@@ -375,14 +377,17 @@ def rows_to_resource(rows: RowSet, context: MappingContext) -> dict[str, Any]:
     resource["id"] = main["id"]
     with_server_meta(resource, main)
 
-    children = rows.children
-    identifiers = [_identifier_element(row, context) for row in children.get("identifiers", [])]
-    names = [join_element(row, NAME_PLAN)
-             for row in children.get("names", [])]
-    telecoms = [join_element(row, TELECOM_PLAN)
-                for row in children.get("telecoms", [])]
-    addresses = [join_element(row, ADDRESS_PLAN)
-                 for row in children.get("addresses", [])]
+    if isinstance(rows, ValueRows) and rows.child_columns is RESOURCE_CHILD_COLUMNS:
+        identifiers, names, telecoms, addresses = _elements_from_values(rows.child_values,
+                                                                        context)
+    else:
+        children = rows.children
+        identifiers = [_identifier_element(row, context)
+                       for row in children.get("identifiers", [])]
+        names = [join_element(row, NAME_PLAN) for row in children.get("names", [])]
+        telecoms = [join_element(row, TELECOM_PLAN) for row in children.get("telecoms", [])]
+        addresses = [join_element(row, ADDRESS_PLAN)
+                     for row in children.get("addresses", [])]
     for key, values in (("identifier", identifiers), ("name", names),
                         ("telecom", telecoms), ("address", addresses)):
         if values:
@@ -407,6 +412,31 @@ def _identifier_element(row: dict[str, Any], context: MappingContext) -> dict[st
         element["value"] = context.cipher.decrypt(ciphertext)
         element = order_keys(element, IDENTIFIER_ORDER)
     return element
+
+
+_VALUES_PLANS = {key: values_plan(plan, RESOURCE_CHILD_COLUMNS[key])
+                 for key, plan in (("identifiers", IDENTIFIER_PLAN), ("names", NAME_PLAN),
+                                   ("telecoms", TELECOM_PLAN), ("addresses", ADDRESS_PLAN))}
+_CIPHERTEXT_POSITION = RESOURCE_CHILD_COLUMNS["identifiers"].index("value_ciphertext")
+
+
+def _elements_from_values(
+    child_values: dict[str, list[list[Any]]], context: MappingContext
+) -> tuple[list[dict[str, Any]], ...]:
+    """The identifier, name, telecom and address elements of child rows given as value lists
+    in ``RESOURCE_CHILD_COLUMNS`` order: what the dict path gives, without the dicts."""
+    identifier_plan = _VALUES_PLANS["identifiers"]
+    identifiers = []
+    for values in child_values.get("identifiers", ()):
+        element = join_values(values, identifier_plan)
+        ciphertext = values[_CIPHERTEXT_POSITION]
+        if ciphertext:
+            element["value"] = context.cipher.decrypt(ciphertext)
+            element = order_keys(element, IDENTIFIER_ORDER)
+        identifiers.append(element)
+    return (identifiers,
+            *([join_values(values, _VALUES_PLANS[key]) for values in child_values.get(key, ())]
+              for key in ("names", "telecoms", "addresses")))
 
 
 def _birth_date_text(value: Any, precision: str | None) -> str | None:

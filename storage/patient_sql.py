@@ -15,7 +15,7 @@ import orjson
 
 from mappings.patient import RESOURCE_CHILD_COLUMNS, RESOURCE_COLUMNS
 from mappings.patient_search import SEARCH_ONLY
-from storage.row_set import RowSet
+from storage.row_set import RowSet, ValueRows
 from storage.tables import PATIENT_CHILD_TABLES, patients
 
 WRITE_ONLY_KEYS = frozenset({"match_keys", "identifier_types"})
@@ -106,9 +106,12 @@ def resource_json_for(outer_id: str) -> str:
 
 def row_set_from_resource_json(text: str) -> RowSet:
     """A RowSet (only what ``rows_to_resource`` reads) from the text of ``resource_json_for``;
-    its timestamps stay ISO text (the mapping formats them from text)."""
-    return _row_set(orjson.loads(text), RESOURCE_COLUMNS, RESOURCE_CHILD_COLUMNS,
-                    parse_times=False)
+    its timestamps stay ISO text (the mapping formats them from text) and its child rows stay
+    value lists, which the mapping joins without building a dict per row."""
+    values = orjson.loads(text)
+    width = len(RESOURCE_COLUMNS)
+    return ValueRows(dict(zip(RESOURCE_COLUMNS, values[:width])),
+                     dict(zip(RESOURCE_CHILD_COLUMNS, values[width:])), RESOURCE_CHILD_COLUMNS)
 
 
 def row_set_from_json(text: str, *, search_rows: bool = True) -> RowSet:
@@ -118,12 +121,11 @@ def row_set_from_json(text: str, *, search_rows: bool = True) -> RowSet:
 
 
 def _row_set(values: list[Any], columns: Sequence[str],
-             child_columns: Mapping[str, Sequence[str]], *, parse_times: bool = True) -> RowSet:
-    """The main row (``columns``, timestamps parsed unless not ``parse_times``) then each
-    child table's rows."""
+             child_columns: Mapping[str, Sequence[str]]) -> RowSet:
+    """The main row (``columns``, timestamps parsed) then each child table's rows."""
     width = len(columns)
     main = dict(zip(columns, values[:width]))
-    for name in ("last_updated", "deleted_at") if parse_times else ():
+    for name in ("last_updated", "deleted_at"):
         if main[name] is not None:
             main[name] = datetime.fromisoformat(main[name]).astimezone(UTC)
     children = {key: [dict(zip(names, row)) for row in rows]

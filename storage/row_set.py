@@ -6,6 +6,7 @@ history, so one mapping turns any of them back into the resource.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -31,6 +32,31 @@ class RowSet:
     def from_snapshot(cls, snapshot: str) -> RowSet:
         data = orjson.loads(snapshot)
         return cls(main=data["main"], children=data["children"])
+
+
+class ValueRows(RowSet):
+    """Rows whose child rows arrived as lists of values in ``child_columns`` order (a search
+    page from PostgreSQL). A mapping that knows that order joins the values directly;
+    ``children`` builds the usual dicts for anyone else, on first use."""
+
+    def __init__(self, main: dict[str, Any], child_values: dict[str, list[list[Any]]],
+                 child_columns: Mapping[str, Sequence[str]]) -> None:
+        self.main = main
+        self.child_values = child_values
+        self.child_columns = child_columns
+        self._children: dict[str, list[dict[str, Any]]] | None = None
+
+    @property
+    def children(self) -> dict[str, list[dict[str, Any]]]:
+        if self._children is None:
+            self._children = {key: [dict(zip(self.child_columns[key], values))
+                                    for values in rows]
+                              for key, rows in self.child_values.items()}
+        return self._children
+
+    @children.setter
+    def children(self, value: dict[str, list[dict[str, Any]]]) -> None:
+        self._children = value
 
 
 def _iso(value: Any) -> str:

@@ -12,9 +12,15 @@ from typing import Any
 from cryptography.fernet import Fernet, MultiFernet
 from hypothesis import given, settings
 
-from mappings.patient import MappingContext, resource_to_rows, rows_to_resource
+from mappings.patient import (
+    RESOURCE_CHILD_COLUMNS,
+    RESOURCE_COLUMNS,
+    MappingContext,
+    resource_to_rows,
+    rows_to_resource,
+)
 from storage.crypto import FieldCipher
-from storage.row_set import RowSet
+from storage.row_set import RowSet, ValueRows
 from tests.factories import without_server_elements
 from tests.strategies import JSON_COLUMNS, SSN_SYSTEM, valid_patients
 
@@ -83,3 +89,33 @@ def test_rewriting_the_read_gives_the_same_rows(resource: dict[str, Any]) -> Non
     rows = _rows(resource)
     again = _rows(rows_to_resource(rows, CONTEXT))
     assert _without_ciphertexts(again) == _without_ciphertexts(rows)
+
+
+def _value_rows(rows: RowSet) -> ValueRows:
+    """``rows`` as a PostgreSQL search page hands them over: only the resource columns, child
+    rows as value lists in ``RESOURCE_CHILD_COLUMNS`` order."""
+    return ValueRows({column: rows.main.get(column) for column in RESOURCE_COLUMNS},
+                     {key: [[row.get(column) for column in columns]
+                            for row in rows.children.get(key, [])]
+                      for key, columns in RESOURCE_CHILD_COLUMNS.items()},
+                     RESOURCE_CHILD_COLUMNS)
+
+
+@settings(max_examples=150, deadline=None)
+@given(valid_patients())
+def test_value_rows_read_as_the_same_patient_with_the_same_key_order(
+        resource: dict[str, Any]) -> None:
+    rows = _rows(resource)
+    from_values = rows_to_resource(_value_rows(rows), CONTEXT)
+    assert json.dumps(from_values) == json.dumps(rows_to_resource(rows, CONTEXT))
+    assert without_server_elements(from_values) == resource
+
+
+@settings(max_examples=50, deadline=None)
+@given(valid_patients())
+def test_value_rows_give_the_usual_child_rows_to_whoever_asks(resource: dict[str, Any]) -> None:
+    rows = _rows(resource)
+    assert _value_rows(rows).children == {
+        key: [{column: row.get(column) for column in columns}
+              for row in rows.children.get(key, [])]
+        for key, columns in RESOURCE_CHILD_COLUMNS.items()}

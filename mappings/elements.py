@@ -144,7 +144,9 @@ def values_plan(plan: JoinPlan, columns: Sequence[str]) -> ValuesPlan:
 
 def join_values(values: Sequence[Any], plan: ValuesPlan) -> dict[str, Any]:
     """``join_element`` of the row whose values these are: the same element, keys in the same
-    order."""
+    order. Its loop, with positions for names, on purpose: one loop for both taking a lookup
+    function cost a 20-patient search page 30-35 µs more (``row.get`` and ``values[i]`` are
+    cheaper inline than as calls)."""
     extra_text = values[plan.extra]
     element: dict[str, Any] = {}
     if not extra_text:

@@ -62,8 +62,7 @@ def index_routes(router: Router) -> bool:
     """Put a RouteIndex in front of ``router`` when every route is a plain route or a mount
     (their match depends on path and method only) and the router has no middleware of its
     own; True when installed. Call after every route has been added."""
-    if not all(type(route) in (Route, Mount) or isinstance(route, Route)
-               for route in router.routes):
+    if not all(isinstance(route, Route) or type(route) is Mount for route in router.routes):
         return False
     if router.middleware_stack != router.app:
         return False

@@ -13,12 +13,14 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from fhir_server.settings import Settings
+from storage.fernet_decryption import FernetDecryptor
 
 
 class KeyConfigurationError(ValueError):
@@ -27,17 +29,30 @@ class KeyConfigurationError(ValueError):
 
 @dataclass(frozen=True)
 class FieldCipher:
-    """Encrypts and decrypts field values; computes their keyed search hash."""
+    """Encrypts and decrypts field values; computes their keyed search hash. ``decryptor``
+    (the same keys) decrypts first when given; Fernet decides whatever it cannot vouch for."""
 
     fernet: MultiFernet
     hash_key: bytes
+    decryptor: FernetDecryptor | None = None
+
+    @classmethod
+    def from_keys(cls, keys: Sequence[str | bytes], hash_key: bytes) -> FieldCipher:
+        """The cipher of Fernet ``keys`` (the first encrypts, every one decrypts)."""
+        return cls(fernet=MultiFernet([Fernet(key) for key in keys]), hash_key=hash_key,
+                   decryptor=FernetDecryptor(keys))
 
     def encrypt(self, value: str) -> str:
         return self.fernet.encrypt(value.encode()).decode("ascii")
 
     def decrypt(self, token: str) -> str:
+        data = token.encode("ascii")
+        if self.decryptor is not None:
+            plain = self.decryptor.decrypt(data)
+            if plain is not None:
+                return plain.decode()
         try:
-            return self.fernet.decrypt(token.encode("ascii")).decode()
+            return self.fernet.decrypt(data).decode()
         except InvalidToken as exc:
             raise KeyConfigurationError(
                 "a stored value cannot be decrypted with FHIR_ENCRYPTION_KEYS"
@@ -65,32 +80,39 @@ def ensure_local_keys(settings: Settings) -> None:
     load_cipher(settings)
 
 
-def load_fernets(settings: Settings) -> list[Fernet]:
-    """The configured encryption keys in order (the first encrypts), generating a local one
-    when none are set."""
+def _encryption_keys(settings: Settings) -> list[str]:
+    """The configured encryption keys in order (the first encrypts), checked, generating a
+    local one when none are set."""
     keys_dir = settings.data_dir / "keys"
     if settings.encryption_keys:
         raw_keys = [key.strip() for key in settings.encryption_keys.split(",") if key.strip()]
     else:
         raw_keys = [_read_or_create(keys_dir / "fernet.key", Fernet.generate_key()).decode()]
     try:
-        fernets = [Fernet(key) for key in raw_keys]
+        for key in raw_keys:
+            Fernet(key)
     except (ValueError, TypeError) as exc:
         raise KeyConfigurationError(
             "FHIR_ENCRYPTION_KEYS must be comma-separated url-safe base64 32-byte Fernet keys"
         ) from exc
-    if not fernets:
+    if not raw_keys:
         raise KeyConfigurationError("FHIR_ENCRYPTION_KEYS holds no key")
-    return fernets
+    return raw_keys
+
+
+def load_fernets(settings: Settings) -> list[Fernet]:
+    """The configured encryption keys in order (the first encrypts), generating a local one
+    when none are set."""
+    return [Fernet(key) for key in _encryption_keys(settings)]
 
 
 def load_cipher(settings: Settings) -> FieldCipher:
     """The cipher for the configured keys, generating local ones when none are set."""
     keys_dir = settings.data_dir / "keys"
-    fernet = MultiFernet(load_fernets(settings))
+    keys = _encryption_keys(settings)
     if settings.hash_key:
         hash_key = settings.hash_key.encode()
     else:
         generated = base64.urlsafe_b64encode(secrets.token_bytes(32))
         hash_key = _read_or_create(keys_dir / "hash.key", generated)
-    return FieldCipher(fernet=fernet, hash_key=hash_key)
+    return FieldCipher.from_keys(keys, hash_key)

@@ -9,7 +9,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from cryptography.fernet import Fernet, MultiFernet
+from cryptography.fernet import Fernet
 from hypothesis import given, settings
 
 from mappings.patient import (
@@ -25,8 +25,7 @@ from tests.factories import without_server_elements
 from tests.strategies import JSON_COLUMNS, SSN_SYSTEM, valid_patients
 
 CONTEXT = MappingContext(
-    cipher=FieldCipher(fernet=MultiFernet([Fernet(Fernet.generate_key())]),
-                       hash_key=b"property-test-hash-key"),
+    cipher=FieldCipher.from_keys([Fernet.generate_key()], b"property-test-hash-key"),
     phone_region="US",
     mrn_system="urn:prm:mrn",
 )

@@ -159,7 +159,7 @@ class ExportJobStore:
         """The oldest job waiting (or abandoned: its lease ran out), now leased to ``owner``."""
         jobs = bulk_export_jobs.c
         while True:
-            async with self._engine.connect() as connection:
+            async with reading(self._engine) as connection:  # a look: no write lock
                 job_id = (await connection.execute(
                     select(jobs.id).where(self._claimable(now))
                     .order_by(jobs.created_at, jobs.id).limit(1))).scalar()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Engine
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from fhir_server.settings import Settings
 from storage.database import create_engine
+from storage.export_jobs import ExportJob, ExportJobStore
 from storage.messaging_tables import message_templates
 from storage.unit_of_work import reading, unit_of_work
 from tests.conftest import empty_tables
@@ -50,3 +51,29 @@ def test_a_read_runs_beside_an_open_write_and_sees_only_commits(settings: Settin
                                                                 engine: Engine) -> None:
     empty_tables(engine)
     assert asyncio.run(_read_while_a_write_is_open(settings)) == (0, 1)
+
+
+async def _look_for_export_work_while_a_write_is_open(settings: Settings) -> ExportJob | None:
+    """The export runner's look for a job to claim, during an uncommitted insert."""
+    engine = create_engine(settings)
+    try:
+        async with unit_of_work(engine) as connection:
+            moment = datetime(2026, 11, 29, tzinfo=UTC)
+            await connection.execute(insert(message_templates).values(
+                id="t-2", name="reminder", channel="sms", body="Hi {name}",
+                variables='["name"]', active=True, created_at=moment, updated_at=moment))
+            look = asyncio.get_running_loop().create_task(
+                ExportJobStore(engine).claim_next(owner="runner", now=moment,
+                                                  lease=timedelta(minutes=1)),
+                context=contextvars.Context())
+            return await asyncio.wait_for(look, READ_WAIT_SECONDS)
+    finally:
+        await engine.dispose()
+
+
+def test_the_export_runner_looks_for_work_beside_an_open_write(settings: Settings,
+                                                              engine: Engine) -> None:
+    """Nothing to claim: the runner's look (every few seconds, on every process) answers
+    without waiting for the writer."""
+    empty_tables(engine)
+    assert asyncio.run(_look_for_export_work_while_a_write_is_open(settings)) is None

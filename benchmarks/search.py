@@ -143,6 +143,15 @@ def pick_values(database_url: str) -> Picked:
     )
 
 
+def audit_trail_size(database_url: str) -> tuple[int, int]:
+    """(AuditEvents, their reference rows) stored now: every audited search adds one event and
+    a reference row per patient on its page, and a larger trail costs each insert more, so
+    runs on one database are compared with this beside them."""
+    with psycopg.connect(conninfo(database_url)) as conn:
+        return (int(_one(conn, "SELECT count(*) FROM audit_events")),
+                int(_one(conn, "SELECT count(*) FROM audit_events_references")))
+
+
 def _one(conn: psycopg.Connection[Any], statement: LiteralString) -> Any:
     row = conn.execute(statement).fetchone()
     return row[0] if row else None
@@ -515,7 +524,8 @@ def start_baseline(args: argparse.Namespace, work: Path) -> Server:
 
 
 def write_json(args: argparse.Namespace, picked: Picked, rows: list[Latency],
-               load: Throughput | None, broken: str | None) -> None:
+               load: Throughput | None, broken: str | None,
+               audit_trail: tuple[int, int]) -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "meta": {
@@ -526,6 +536,8 @@ def write_json(args: argparse.Namespace, picked: Picked, rows: list[Latency],
             "requests_per_query": args.requests,
             "postgres_version": databases.server_version(conninfo(args.database_url)),
             "python": sys.version.split()[0], "baseline_sql": args.baseline_sql,
+            "audit_events_before": audit_trail[0],
+            "audit_reference_rows_before": audit_trail[1],
         },
         "values": asdict(picked),
         "latency": [asdict(row) for row in rows],
@@ -551,6 +563,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         log(f"{picked.patients:,} live patients; most common family {picked.common_family}"
             f" ({picked.common_family_count:,}), median family {picked.family}"
             f" ({picked.family_count:,})")
+        audit_trail = audit_trail_size(args.database_url)
+        log(f"audit trail before this run: {audit_trail[0]:,} AuditEvents with"
+            f" {audit_trail[1]:,} reference rows")
         servers["server"] = start_fhir_server(args, work)
         if not args.skip_throughput:
             servers["baseline"] = start_baseline(args, work)
@@ -575,7 +590,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   " SQL (the median round; ratio: median and range of the rounds)", flush=True)
             print(format_table(THROUGHPUT_COLUMNS, [load.cells()],
                                {0, len(THROUGHPUT_COLUMNS) - 1}), flush=True)
-        write_json(args, picked, rows, load, broken)
+        write_json(args, picked, rows, load, broken, audit_trail)
         print(f"results written to {RESULTS.relative_to(REPO)}")
         failed = [row.label for row in rows if row.error]
         failed += [load.label] if load and load.failures else []

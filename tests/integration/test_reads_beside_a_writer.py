@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Engine
@@ -21,6 +23,10 @@ from tests.conftest import empty_tables
 
 READ_WAIT_SECONDS = 3.0
 """Far below the 10 s a connection waits for SQLite's write lock."""
+T = TypeVar("T")
+
+
+MOMENT = datetime(2026, 11, 29, tzinfo=UTC)
 
 
 async def _count(engine: AsyncEngine) -> int:
@@ -29,20 +35,28 @@ async def _count(engine: AsyncEngine) -> int:
             select(func.count()).select_from(message_templates))).scalar_one())
 
 
-async def _read_while_a_write_is_open(settings: Settings) -> tuple[int, int]:
-    """(count read during an uncommitted insert, count after its commit)."""
+async def _during_an_open_write(settings: Settings,
+                                look: Callable[[AsyncEngine], Coroutine[Any, Any, T]]) -> T:
+    """What ``look`` answers while another transaction holds an uncommitted insert (it must
+    answer within ``READ_WAIT_SECONDS``); the insert is committed afterwards."""
     engine = create_engine(settings)
     try:
         async with unit_of_work(engine) as connection:
-            moment = datetime(2026, 11, 29, tzinfo=UTC)
             await connection.execute(insert(message_templates).values(
                 id="t-1", name="reminder", channel="sms", body="Hi {name}",
-                variables='["name"]', active=True, created_at=moment, updated_at=moment))
+                variables='["name"]', active=True, created_at=MOMENT, updated_at=MOMENT))
             # a context of its own: inside this one, reading() would use the unit's connection
-            during = asyncio.get_running_loop().create_task(_count(engine),
-                                                            context=contextvars.Context())
-            seen_during = await asyncio.wait_for(during, READ_WAIT_SECONDS)
-        return seen_during, await _count(engine)
+            during: asyncio.Task[T] = asyncio.get_running_loop().create_task(
+                look(engine), context=contextvars.Context())
+            return await asyncio.wait_for(during, READ_WAIT_SECONDS)
+    finally:
+        await engine.dispose()
+
+
+async def _count_now(settings: Settings) -> int:
+    engine = create_engine(settings)
+    try:
+        return await _count(engine)
     finally:
         await engine.dispose()
 
@@ -50,25 +64,13 @@ async def _read_while_a_write_is_open(settings: Settings) -> tuple[int, int]:
 def test_a_read_runs_beside_an_open_write_and_sees_only_commits(settings: Settings,
                                                                 engine: Engine) -> None:
     empty_tables(engine)
-    assert asyncio.run(_read_while_a_write_is_open(settings)) == (0, 1)
+    assert asyncio.run(_during_an_open_write(settings, _count)) == 0
+    assert asyncio.run(_count_now(settings)) == 1
 
 
-async def _look_for_export_work_while_a_write_is_open(settings: Settings) -> ExportJob | None:
-    """The export runner's look for a job to claim, during an uncommitted insert."""
-    engine = create_engine(settings)
-    try:
-        async with unit_of_work(engine) as connection:
-            moment = datetime(2026, 11, 29, tzinfo=UTC)
-            await connection.execute(insert(message_templates).values(
-                id="t-2", name="reminder", channel="sms", body="Hi {name}",
-                variables='["name"]', active=True, created_at=moment, updated_at=moment))
-            look = asyncio.get_running_loop().create_task(
-                ExportJobStore(engine).claim_next(owner="runner", now=moment,
-                                                  lease=timedelta(minutes=1)),
-                context=contextvars.Context())
-            return await asyncio.wait_for(look, READ_WAIT_SECONDS)
-    finally:
-        await engine.dispose()
+async def _look_for_export_work(engine: AsyncEngine) -> ExportJob | None:
+    return await ExportJobStore(engine).claim_next(owner="runner", now=MOMENT,
+                                                   lease=timedelta(minutes=1))
 
 
 def test_the_export_runner_looks_for_work_beside_an_open_write(settings: Settings,
@@ -76,4 +78,4 @@ def test_the_export_runner_looks_for_work_beside_an_open_write(settings: Setting
     """Nothing to claim: the runner's look (every few seconds, on every process) answers
     without waiting for the writer."""
     empty_tables(engine)
-    assert asyncio.run(_look_for_export_work_while_a_write_is_open(settings)) is None
+    assert asyncio.run(_during_an_open_write(settings, _look_for_export_work)) is None

@@ -406,12 +406,17 @@ def rows_to_resource(rows: RowSet, context: MappingContext) -> dict[str, Any]:
 
 
 def _identifier_element(row: dict[str, Any], context: MappingContext) -> dict[str, Any]:
-    element = join_element(row, IDENTIFIER_PLAN)
-    ciphertext = row.get("value_ciphertext")
-    if ciphertext:
-        element["value"] = context.cipher.decrypt(ciphertext)
-        element = order_keys(element, IDENTIFIER_ORDER)
-    return element
+    return _with_clear_value(join_element(row, IDENTIFIER_PLAN), row.get("value_ciphertext"),
+                             context)
+
+
+def _with_clear_value(element: dict[str, Any], ciphertext: str | None,
+                      context: MappingContext) -> dict[str, Any]:
+    """An identifier element with its encrypted value (an SSN) decrypted into ``value``."""
+    if not ciphertext:
+        return element
+    element["value"] = context.cipher.decrypt(ciphertext)
+    return order_keys(element, IDENTIFIER_ORDER)
 
 
 _VALUES_PLANS = {key: values_plan(plan, RESOURCE_CHILD_COLUMNS[key])
@@ -426,14 +431,9 @@ def _elements_from_values(
     """The identifier, name, telecom and address elements of child rows given as value lists
     in ``RESOURCE_CHILD_COLUMNS`` order: what the dict path gives, without the dicts."""
     identifier_plan = _VALUES_PLANS["identifiers"]
-    identifiers = []
-    for values in child_values.get("identifiers", ()):
-        element = join_values(values, identifier_plan)
-        ciphertext = values[_CIPHERTEXT_POSITION]
-        if ciphertext:
-            element["value"] = context.cipher.decrypt(ciphertext)
-            element = order_keys(element, IDENTIFIER_ORDER)
-        identifiers.append(element)
+    identifiers = [_with_clear_value(join_values(values, identifier_plan),
+                                     values[_CIPHERTEXT_POSITION], context)
+                   for values in child_values.get("identifiers", ())]
     return (identifiers,
             *([join_values(values, _VALUES_PLANS[key]) for values in child_values.get(key, ())]
               for key in ("names", "telecoms", "addresses")))

@@ -19,7 +19,7 @@ from fhir_server.bulk_export.service import build_exports
 from fhir_server.capability import load_capability_statement
 from fhir_server.console.routes import console_routes
 from fhir_server.draining import Draining
-from fhir_server.errors import FhirError, InvalidRequest, MethodNotAllowed, NotFound
+from fhir_server.errors import FhirError, InvalidRequest, MethodNotAllowed, NotFound, Unavailable
 from fhir_server.gc_tuning import tune_garbage_collector
 from fhir_server.http.authentication import AuthenticationMiddleware, rate_limit_key
 from fhir_server.http.bundle_routes import bundle_routes
@@ -60,7 +60,7 @@ from fhir_server.services import Services
 from fhir_server.settings import Settings
 from mappings.patient import MappingContext, format_instant
 from storage.audit_store import AuditEventRepository, AuditTrail
-from storage.blobs import blob_store_from_url
+from storage.blobs import BlobStoreUnavailable, blob_store_from_url
 from storage.crypto import load_cipher
 from storage.database import create_engine, open_patient_rows
 from storage.migrate import upgrade_to_head
@@ -214,6 +214,14 @@ def _install_error_handlers(app: FastAPI) -> None:
         if error.status_code == 404:
             return error_response(NotFound(f"No FHIR endpoint at {request.url.path[:200]}"))
         return error_response(InvalidRequest(str(error.detail)))
+
+    @app.exception_handler(BlobStoreUnavailable)
+    async def on_blob_store_failure(request: Request, error: BlobStoreUnavailable) -> Response:
+        logger.warning("the blob store failed on %s %s: %s", request.method,
+                       request.url.path[:200], error)
+        return error_response(Unavailable(
+            f"The file store failed ({error}): the request was not carried out; try again "
+            "later", headers={"Retry-After": "5"}))
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(_request: Request, error: RequestValidationError) -> Response:

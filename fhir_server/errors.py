@@ -144,6 +144,13 @@ class TimedOut(FhirError):
     issue_code = "timeout"
 
 
+class Unavailable(FhirError):
+    """A service the server depends on (the blob store) failed; the request may succeed later."""
+
+    status = 503
+    issue_code = "transient"
+
+
 def operation_outcome(error: FhirError) -> dict[str, Any]:
     """The OperationOutcome resource describing ``error``."""
     return {

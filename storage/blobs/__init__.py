@@ -12,6 +12,7 @@ from storage.blobs.base import (
     BlobInfo,
     BlobMissing,
     BlobStore,
+    BlobStoreUnavailable,
     BlobTooLarge,
     StagedBlob,
     stage_to_file,
@@ -19,7 +20,8 @@ from storage.blobs.base import (
 from storage.blobs.filesystem import FileBlobStore
 from storage.blobs.s3 import S3BlobStore
 
-__all__ = ["BlobEmpty", "BlobInfo", "BlobMissing", "BlobStore", "BlobTooLarge", "FileBlobStore",
+__all__ = ["BlobEmpty", "BlobInfo", "BlobMissing", "BlobStore", "BlobStoreUnavailable",
+           "BlobTooLarge", "FileBlobStore",
            "S3BlobStore", "StagedBlob", "blob_store_from_url", "stage_to_file"]
 
 

@@ -29,6 +29,11 @@ class BlobMissing(Exception):
     """The store does not hold this hash."""
 
 
+class BlobStoreUnavailable(Exception):
+    """The store could not be reached or refused an operation (not a missing blob): the
+    request may succeed later."""
+
+
 @dataclass(frozen=True)
 class BlobInfo:
     sha256: str

@@ -16,11 +16,12 @@ from typing import Any
 from urllib.parse import quote
 
 import boto3
+from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from storage.blobs.base import BlobMissing, StagedBlob, stage_to_file
+from storage.blobs.base import BlobMissing, BlobStoreUnavailable, StagedBlob, stage_to_file
 
 TRANSFER = TransferConfig(multipart_threshold=8 * 1024 * 1024,
                           multipart_chunksize=8 * 1024 * 1024, max_concurrency=4)
@@ -43,6 +44,14 @@ def _error_code(error: ClientError) -> str:
 
 def _missing(error: ClientError) -> bool:
     return _error_code(error) in ("404", "NoSuchKey", "NotFound")
+
+
+def _unavailable(error: ClientError | BotoCoreError) -> BlobStoreUnavailable:
+    """S3 refused (an absent bucket, denied credentials, a server error) or could not be
+    reached: what the request's answer says (the code, never the key or the URL)."""
+    if isinstance(error, ClientError):
+        return BlobStoreUnavailable(f"S3 answered {_error_code(error) or 'an error'}")
+    return BlobStoreUnavailable(f"S3 could not be reached ({type(error).__name__})")
 
 
 def content_disposition(filename: str) -> str:
@@ -101,12 +110,20 @@ class S3BlobStore:
     def _put(self, path: Path, key: str, size: int) -> None:
         """One PUT below the multipart threshold, a managed multipart upload from it (either
         way the object appears whole or not at all)."""
-        if size < TRANSFER.multipart_threshold:
-            with path.open("rb") as body:
-                self.client.put_object(Bucket=self.bucket, Key=key, Body=body, **EXTRA_ARGS)
-        else:
-            self.client.upload_file(str(path), self.bucket, key, ExtraArgs=EXTRA_ARGS,
-                                    Config=TRANSFER)
+        try:
+            if size < TRANSFER.multipart_threshold:
+                with path.open("rb") as body:
+                    self.client.put_object(Bucket=self.bucket, Key=key, Body=body,
+                                           **EXTRA_ARGS)
+            else:
+                self.client.upload_file(str(path), self.bucket, key, ExtraArgs=EXTRA_ARGS,
+                                        Config=TRANSFER)
+        except S3UploadFailedError as exc:  # the managed upload's wrapping of a ClientError
+            cause = exc.__context__
+            raise (_unavailable(cause) if isinstance(cause, ClientError)
+                   else BlobStoreUnavailable("S3 did not take the upload")) from exc
+        except (ClientError, BotoCoreError) as exc:
+            raise _unavailable(exc) from exc
 
     async def discard(self, staged: StagedBlob) -> None:
         staged.path.unlink(missing_ok=True)
@@ -135,7 +152,9 @@ class S3BlobStore:
         except ClientError as exc:
             if _missing(exc):
                 raise BlobMissing(sha256) from None
-            raise
+            raise _unavailable(exc) from exc
+        except BotoCoreError as exc:
+            raise _unavailable(exc) from exc
         return int(head["ContentLength"])
 
     async def open(self, sha256: str, *, start: int = 0, end: int | None = None,
@@ -153,7 +172,9 @@ class S3BlobStore:
                 raise BlobMissing(sha256) from None
             if _error_code(exc) == "InvalidRange":
                 return  # starts past the end: no bytes, as from a file
-            raise
+            raise _unavailable(exc) from exc
+        except BotoCoreError as exc:
+            raise _unavailable(exc) from exc
         body = response["Body"]
         try:
             while True:

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 
 from fhir_server.app import create_app
@@ -255,3 +255,62 @@ def test_large_content_held_already_is_not_sent_ahead_again(s3_client_app: TestC
                                headers={"Content-Type": "application/pdf"})
     assert again.status_code == 201, again.text
     assert calls == ["HeadObject"]
+
+
+def test_new_content_is_put_inside_the_transaction_and_committed_only_after_it(
+        s3_client_app: TestClient) -> None:
+    """The PUT of new small content runs inside the write's transaction (under the blob's
+    lock); the commit follows S3's answer."""
+    services = s3_client_app.app.state.services  # type: ignore[attr-defined]
+    steps: list[str] = []
+    sync_engine = services.engine.sync_engine
+    event.listen(sync_engine, "begin", lambda *_: steps.append("begin"))
+    event.listen(sync_engine, "commit", lambda *_: steps.append("commit"))
+    s3 = services.repositories["Binary"].store.client.meta.events
+    s3.register("before-call.s3.PutObject", lambda **_: steps.append("put sent"))
+    s3.register("after-call.s3.PutObject", lambda **_: steps.append("put answered"))
+    created = s3_client_app.post("/fhir/Binary", content=PDF_BYTES,
+                                 headers={"Content-Type": "application/pdf"})
+    assert created.status_code == 201, created.text
+    put_sent = steps.index("put sent")
+    assert "begin" in steps[:put_sent]
+    assert steps[put_sent:].index("put answered") < steps[put_sent:].index("commit")
+    assert s3_client_app.get(f"/fhir/Binary/{created.json()['id']}").content == PDF_BYTES
+
+
+def _stored_rows(engine: Engine) -> tuple[int, int]:
+    with engine.connect() as connection:
+        return (connection.execute(text("SELECT count(*) FROM binaries")).scalar_one(),
+                connection.execute(text("SELECT count(*) FROM blobs")).scalar_one())
+
+
+def _is_unavailable(response: httpx.Response) -> bool:
+    issue = response.json()["issue"][0]
+    return (response.status_code == 503 and response.headers["Retry-After"] == "5"
+            and issue["code"] == "transient" and "S3 answered NoSuchBucket"
+            in issue["diagnostics"])
+
+
+@pytest.mark.parametrize("content", [PDF_BYTES, LARGE], ids=["small", "large"])
+def test_an_unavailable_store_answers_503_and_keeps_no_record(
+        settings: Settings, engine: Engine, s3_bucket: str, content: bytes) -> None:
+    with _client(settings, engine, f"{s3_bucket}-absent") as client:
+        response = client.post("/fhir/Binary", content=content,
+                               headers={"Content-Type": "application/pdf"})
+        assert _is_unavailable(response), response.text
+        document = client.post("/fhir/DocumentReference", json=document_reference(),
+                               headers=FHIR_JSON)
+        assert _is_unavailable(document), document.text
+    assert _stored_rows(engine) == (0, 0)
+
+
+def test_reads_from_an_unavailable_store_answer_503(settings: Settings, engine: Engine,
+                                                    s3_bucket: str) -> None:
+    with _client(settings, engine, s3_bucket) as client:
+        created = client.post("/fhir/Binary", content=PDF_BYTES,
+                              headers={"Content-Type": "application/pdf"}).json()
+    configured = settings.model_copy(update={"blob_url": f"s3://{s3_bucket}-absent/{PREFIX}"})
+    with TestClient(create_app(configured, migrate=False)) as client:
+        for headers in ({}, {"Range": "bytes=0-9"}, {"Accept": "application/fhir+json"}):
+            response = client.get(f"/fhir/Binary/{created['id']}", headers=headers)
+            assert _is_unavailable(response), (headers, response.text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import errno
 import hashlib
 import os
 import tempfile
@@ -32,6 +33,13 @@ class BlobMissing(Exception):
 class BlobStoreUnavailable(Exception):
     """The store could not be reached or refused an operation (not a missing blob): the
     request may succeed later."""
+
+
+def disk_failure(error: OSError, doing: str) -> BlobStoreUnavailable:
+    """A local disk's failure (full, read-only, a broken folder) as the store's: the error's
+    code (``ENOSPC``), never the path."""
+    code = errno.errorcode.get(error.errno or 0, type(error).__name__)
+    return BlobStoreUnavailable(f"the server's disk failed while {doing} ({code})")
 
 
 @dataclass(frozen=True)
@@ -103,8 +111,11 @@ async def stage_to_file(chunks: AsyncIterable[bytes], directory: Path, *,
     file is flushed to disk (fsync) before it is handed on, for a store that keeps this very
     file; a store that copies the bytes elsewhere (S3) and deletes the file does not need it
     (an fsync of 1 MiB took 3.6 ms here)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=directory, prefix="upload-")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(dir=directory, prefix="upload-")
+    except OSError as exc:
+        raise disk_failure(exc, "receiving the upload") from exc
     path = Path(name)
     sha256, sha1 = hashlib.sha256(), hashlib.sha1()
     size = 0
@@ -133,6 +144,9 @@ async def stage_to_file(chunks: AsyncIterable[bytes], directory: Path, *,
             if size == 0:
                 raise BlobEmpty()
             await asyncio.to_thread(_finish, file, write, pending, durable)
+    except OSError as exc:
+        path.unlink(missing_ok=True)
+        raise disk_failure(exc, "receiving the upload") from exc
     except BaseException:
         path.unlink(missing_ok=True)
         raise

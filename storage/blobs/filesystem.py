@@ -11,7 +11,7 @@ import re
 from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable
 from pathlib import Path
 
-from storage.blobs.base import BlobMissing, StagedBlob, stage_to_file
+from storage.blobs.base import BlobMissing, StagedBlob, disk_failure, stage_to_file
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -67,7 +67,11 @@ class FileBlobStore:
     async def commit(self, staged: StagedBlob, *, new: bool = False) -> bool:
         """Rename the staged file into place unless the file is there (a stat: ``new``
         changes nothing here)."""
-        return await asyncio.to_thread(_place, staged.path, self.path_of(staged.info.sha256))
+        try:
+            return await asyncio.to_thread(_place, staged.path,
+                                           self.path_of(staged.info.sha256))
+        except OSError as exc:
+            raise disk_failure(exc, "storing the file") from exc
 
     async def preplace(self, staged: StagedBlob, *,
                        unless: Callable[[], Awaitable[bool]]) -> bool:
@@ -102,12 +106,17 @@ class FileBlobStore:
             file = await asyncio.to_thread(path.open, "rb")
         except FileNotFoundError:
             raise BlobMissing(sha256) from None
+        except OSError as exc:
+            raise disk_failure(exc, "reading the file") from exc
         try:
             await asyncio.to_thread(file.seek, start)
             remaining = None if end is None else end - start + 1
             while remaining is None or remaining > 0:
                 want = chunk_size if remaining is None else min(chunk_size, remaining)
-                chunk = await asyncio.to_thread(file.read, want)
+                try:
+                    chunk = await asyncio.to_thread(file.read, want)
+                except OSError as exc:
+                    raise disk_failure(exc, "reading the file") from exc
                 if not chunk:
                     break
                 if remaining is not None:

@@ -258,3 +258,53 @@ def test_lost_bytes_answer_410_not_a_server_error(client: TestClient, settings: 
     assert link.status_code == 200
     url = link.json()["parameter"][0]["valueUrl"]
     assert client.get(url.removeprefix("http://testserver")).status_code == 410
+
+
+def _stored_rows(engine: Engine) -> tuple[int, int]:
+    with engine.connect() as connection:
+        return (connection.execute(select(func.count()).select_from(binaries)).scalar_one(),
+                connection.execute(select(func.count()).select_from(blobs)).scalar_one())
+
+
+def _disk_failed(response: Any) -> bool:
+    issue = response.json()["issue"][0]
+    return (response.status_code == 503 and response.headers["Retry-After"] == "5"
+            and issue["code"] == "transient" and "the server's disk failed" in
+            issue["diagnostics"] and "/" not in issue["diagnostics"].split("(", 1)[1])
+
+
+def test_a_disk_that_cannot_take_the_upload_answers_503_and_keeps_no_record(
+        client: TestClient, settings: Settings, engine: Engine) -> None:
+    staging = settings.data_dir / "blobs" / ".staging"
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    staging.write_bytes(b"")  # a file where the staging folder should be
+    response = client.post("/fhir/Binary", content=PDF_BYTES,
+                           headers={"Content-Type": "application/pdf"})
+    assert _disk_failed(response), response.text
+    assert _stored_rows(engine) == (0, 0)
+
+
+def test_a_disk_that_cannot_place_the_file_answers_503_and_keeps_no_record(
+        client: TestClient, settings: Settings, engine: Engine) -> None:
+    sha256 = hashlib.sha256(PDF_BYTES).hexdigest()
+    blocked = settings.data_dir / "blobs" / sha256[:2]
+    blocked.parent.mkdir(parents=True, exist_ok=True)
+    blocked.write_bytes(b"")  # a file where the blob's folder should be
+    response = client.post("/fhir/Binary", content=PDF_BYTES,
+                           headers={"Content-Type": "application/pdf"})
+    assert _disk_failed(response), response.text
+    assert _stored_rows(engine) == (0, 0)
+    blocked.unlink()
+    assert client.post("/fhir/Binary", content=PDF_BYTES,
+                       headers={"Content-Type": "application/pdf"}).status_code == 201
+
+
+def test_a_blob_the_disk_cannot_read_answers_503(client: TestClient,
+                                                 settings: Settings) -> None:
+    created = _upload(client, PDF_BYTES)
+    (path,) = _blob_files(settings)
+    path.unlink()
+    path.mkdir()  # a folder where the blob's file should be
+    for headers in ({}, {"Range": "bytes=0-9"}, FHIR_ACCEPT):
+        response = client.get(f"/fhir/Binary/{created['id']}", headers=headers)
+        assert _disk_failed(response), (headers, response.text)

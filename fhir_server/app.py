@@ -66,6 +66,7 @@ from storage.database import create_engine, open_patient_rows
 from storage.migrate import upgrade_to_head
 from storage.patient_repository import PatientRepository
 from storage.patient_rows_pg import PsycopgPatientRows
+from storage.pooled_reads import read_on_pool
 from storage.search_pages import SearchCatalog
 from storage.stored import now
 from storage.template_store import TemplateStore
@@ -85,6 +86,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
             upgrade_to_head(settings.resolved_database_url)
         engine = create_engine(settings)
         rows = await open_patient_rows(settings, engine)
+        if isinstance(rows, PsycopgPatientRows):
+            read_on_pool(engine, rows.pool)
         watch_pools(metrics, engine, rows)
         context = MappingContext(
             cipher=load_cipher(settings),

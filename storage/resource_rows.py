@@ -14,10 +14,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.history import HistoryEntry, record_version
+from storage.pooled_reads import pool_for, select_rows_on_pool
 from storage.row_set import RowSet
 from storage.stored import RowConflict, VersionMoved
 from storage.tables import resource_history
-from storage.unit_of_work import reading, writing
+from storage.unit_of_work import active_connection, reading, writing
 
 InTransaction = Callable[[AsyncConnection], Awaitable[None]]
 
@@ -173,6 +174,9 @@ class TableRows:
         ``children=False``: the main rows only (child lists left empty)."""
         if not resource_ids:
             return []
+        pool = pool_for(self.engine)
+        if pool is not None and active_connection(self.engine) is None:
+            return await select_rows_on_pool(pool, self.tables, resource_ids, children=children)
         async with reading(self.engine) as connection:
             return await select_rows(connection, self.tables, resource_ids, children=children)
 

@@ -19,7 +19,7 @@ from fhir_server.bulk_export.service import build_exports
 from fhir_server.capability import load_capability_statement
 from fhir_server.console.routes import console_routes
 from fhir_server.draining import Draining
-from fhir_server.errors import FhirError, InvalidRequest, MethodNotAllowed, NotFound, Unavailable
+from fhir_server.errors import FhirError, InvalidRequest, MethodNotAllowed, NotFound
 from fhir_server.gc_tuning import tune_garbage_collector
 from fhir_server.http.authentication import AuthenticationMiddleware, rate_limit_key
 from fhir_server.http.bundle_routes import bundle_routes
@@ -48,6 +48,7 @@ from fhir_server.http.validate_routes import validate_routes
 from fhir_server.http.xml_format import FhirXmlMiddleware
 from fhir_server.insurance import coverage_repository
 from fhir_server.media.setup import media_repositories
+from fhir_server.media.store_failures import unavailable
 from fhir_server.messaging.channels.registry import channels_from_settings
 from fhir_server.messaging.setup import build_dispatcher, messaging_repositories, request_check
 from fhir_server.operations.match import PatientMatcher, load_weights
@@ -222,9 +223,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def on_blob_store_failure(request: Request, error: BlobStoreUnavailable) -> Response:
         logger.warning("the blob store failed on %s %s: %s", request.method,
                        request.url.path[:200], error)
-        return error_response(Unavailable(
-            f"The file store failed ({error}): the request was not carried out; try again "
-            "later", headers={"Retry-After": "5"}))
+        return error_response(unavailable(error))
 
     @app.exception_handler(RequestValidationError)
     async def on_validation_error(_request: Request, error: RequestValidationError) -> Response:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from fhir_server.errors import Gone, InvalidResource, Issue
 from fhir_server.media.policy import MediaPolicy
+from fhir_server.media.store_failures import store_failures_answered
 from fhir_server.merging.guard import MergedInto, refuse_merged_references
 from fhir_server.search.query import SearchRequest
 from mappings.binary import BINARY_SEARCH, BinaryContent, BinaryMapping
@@ -113,7 +114,8 @@ class BinaryRepository:
         if sha256 is None:
             sha256 = (await self.file(stored.resource_id)).sha256
         try:
-            parts = [chunk async for chunk in self.store.open(sha256, chunk_size=CHUNK * 4)]
+            with store_failures_answered():
+                parts = [chunk async for chunk in self.store.open(sha256, chunk_size=CHUNK * 4)]
         except BlobMissing:
             raise Gone(f"Binary/{stored.resource_id}: the content is no longer kept") from None
         return stored.resource | {"data": base64.b64encode(b"".join(parts)).decode()}
@@ -165,7 +167,9 @@ class BinaryRepository:
         upload holds no database transaction)."""
         resource, staged = await self._stage_stream(content_type, chunks, security_context)
         try:  # a large transfer outside any transaction, unless the content is held already
-            await self.store.preplace(staged, unless=lambda: self._recorded(staged.info.sha256))
+            with store_failures_answered():
+                await self.store.preplace(staged,
+                                          unless=lambda: self._recorded(staged.info.sha256))
         except BaseException:
             await self._remove_preplaced(staged)
             raise
@@ -214,9 +218,10 @@ class BinaryRepository:
                       resource_id: str | None = None) -> StoredResource:
         placed = _sent_ahead(staged)
         try:
-            stored = await self._mapped.create(
-                resource, facts=self._content(staged), resource_id=resource_id,
-                in_transaction=self._claim(staged, None, [], placed))
+            with store_failures_answered():
+                stored = await self._mapped.create(
+                    resource, facts=self._content(staged), resource_id=resource_id,
+                    in_transaction=self._claim(staged, None, [], placed))
         except BaseException:
             await self._remove_if_undone(placed, failed=True)
             raise
@@ -232,9 +237,10 @@ class BinaryRepository:
         try:
             current = await self._mapped.rows.select(resource_id, children=False)
             previous = current.main["sha256"] if current is not None else None
-            result = await self._mapped.update(
-                resource_id, resource, if_match=if_match, facts=self._content(staged),
-                in_transaction=self._claim(staged, previous, released, placed))
+            with store_failures_answered():
+                result = await self._mapped.update(
+                    resource_id, resource, if_match=if_match, facts=self._content(staged),
+                    in_transaction=self._claim(staged, previous, released, placed))
         except BaseException:
             await self._remove_if_undone(placed, failed=True)
             raise
@@ -277,7 +283,8 @@ class BinaryRepository:
 
     async def _stage(self, media_type: str, chunks: AsyncIterable[bytes]) -> StagedBlob:
         try:
-            staged = await self.store.stage(chunks, max_bytes=self.policy.max_bytes)
+            with store_failures_answered():
+                staged = await self.store.stage(chunks, max_bytes=self.policy.max_bytes)
         except BlobTooLarge:
             raise self.policy.too_large() from None
         except BlobEmpty:

@@ -21,8 +21,8 @@ from storage.blobs.filesystem import FileBlobStore
 from storage.blobs.s3 import S3BlobStore
 
 __all__ = ["BlobEmpty", "BlobInfo", "BlobMissing", "BlobStore", "BlobStoreUnavailable",
-           "BlobTooLarge", "FileBlobStore",
-           "S3BlobStore", "StagedBlob", "blob_store_from_url", "stage_to_file"]
+           "BlobTooLarge", "FileBlobStore", "S3BlobStore", "StagedBlob", "blob_store_from_url",
+           "stage_to_file"]
 
 
 def blob_store_from_url(url: str | None, *, data_dir: Path) -> BlobStore:

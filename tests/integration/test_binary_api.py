@@ -270,7 +270,7 @@ def _disk_failed(response: Any) -> bool:
     issue = response.json()["issue"][0]
     return (response.status_code == 503 and response.headers["Retry-After"] == "5"
             and issue["code"] == "transient" and "the server's disk failed" in
-            issue["diagnostics"] and "/" not in issue["diagnostics"].split("(", 1)[1])
+            issue["diagnostics"] and "/" not in issue["diagnostics"])
 
 
 def test_a_disk_that_cannot_take_the_upload_answers_503_and_keeps_no_record(

@@ -314,3 +314,26 @@ def test_reads_from_an_unavailable_store_answer_503(settings: Settings, engine: 
         for headers in ({}, {"Range": "bytes=0-9"}, {"Accept": "application/fhir+json"}):
             response = client.get(f"/fhir/Binary/{created['id']}", headers=headers)
             assert _is_unavailable(response), (headers, response.text)
+
+
+def test_an_unavailable_store_fails_only_its_batch_entry_and_rolls_back_a_transaction(
+        settings: Settings, engine: Engine, s3_bucket: str) -> None:
+    binary = {"resourceType": "Binary", "contentType": "application/pdf",
+              "data": base64.b64encode(PDF_BYTES).decode()}
+    patient = {"resourceType": "Patient", "name": [{"family": "Okafor"}]}
+    entries = [{"resource": resource, "request": {"method": "POST", "url": kind}}
+               for resource, kind in ((binary, "Binary"), (patient, "Patient"))]
+    with _client(settings, engine, f"{s3_bucket}-absent") as client:
+        batch = client.post("/fhir", headers=FHIR_JSON, json={
+            "resourceType": "Bundle", "type": "batch", "entry": entries})
+        assert batch.status_code == 200, batch.text
+        failed, created = (entry["response"] for entry in batch.json()["entry"])
+        assert failed["status"] == "503 Service Unavailable"
+        assert failed["outcome"]["issue"][0]["code"] == "transient"
+        assert created["status"] == "201 Created"
+        transaction = client.post("/fhir", headers=FHIR_JSON, json={
+            "resourceType": "Bundle", "type": "transaction", "entry": entries})
+        assert _is_unavailable(transaction), transaction.text
+        patients = client.get("/fhir/Patient", params={"family": "Okafor"}).json()
+        assert patients["total"] == 1  # the batch's, not the transaction's
+    assert _stored_rows(engine) == (0, 0)

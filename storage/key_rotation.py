@@ -33,6 +33,7 @@ from storage.crypto import load_fernets
 from storage.database import create_engine
 from storage.schema import metadata
 from storage.tables import resource_history
+from storage.unit_of_work import reading
 
 CIPHERTEXT_SUFFIX = "_ciphertext"
 DEFAULT_BATCH = 500
@@ -165,7 +166,7 @@ class KeyRotation:
             conditions.append(tuple_(*target.key) > tuple_(*after))
         query = (select(*target.key, target.column).where(and_(*conditions))
                  .order_by(*target.key).limit(self._batch_size))
-        async with self._engine.connect() as connection:
+        async with reading(self._engine) as connection:  # no write lock while looking
             result = await connection.execute(query)
             return [tuple(row) for row in result]
 

@@ -30,6 +30,7 @@ from fhir_server.errors import InvalidRequest
 from mappings.fhir_dates import DateValueError, date_range
 from storage.insurance_summary import types_of
 from storage.tables import patients
+from storage.unit_of_work import reading
 from terminology import systems
 
 GROUPED = ("band", "gender", "race", "ethnicity", "language")
@@ -102,7 +103,9 @@ async def demographics(engine: AsyncEngine, *, today: date,
     counts: dict[str, Counter[str | None]] = {name: Counter() for name in
                                               (*GROUPED, "insurance", "insuranceType")}
     total = 0
-    async with engine.connect() as connection, connection.begin():
+    # a reading connection: on SQLite a snapshot beside the writer (this scan holds no lock
+    # that would stall every write); on PostgreSQL its transaction begins with the SETs
+    async with reading(engine) as connection:
         if connection.dialect.name == "postgresql":
             # the planner cannot estimate the groups of these columns together (it guesses
             # 100,000 for about a hundred) and sorts on disk; hashing in memory is 3x faster

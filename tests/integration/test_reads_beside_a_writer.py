@@ -10,13 +10,16 @@ from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from cryptography.fernet import Fernet
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from fhir_server.operations.demographics import demographics
 from fhir_server.settings import Settings
 from storage.database import create_engine
 from storage.export_jobs import ExportJob, ExportJobStore
+from storage.key_rotation import KeyRotation
 from storage.messaging_tables import message_templates
 from storage.unit_of_work import reading, unit_of_work
 from tests.conftest import empty_tables
@@ -79,3 +82,28 @@ def test_the_export_runner_looks_for_work_beside_an_open_write(settings: Setting
     without waiting for the writer."""
     empty_tables(engine)
     assert asyncio.run(_during_an_open_write(settings, _look_for_export_work)) is None
+
+
+async def _demographics(engine: AsyncEngine) -> Any:
+    return await demographics(engine, today=MOMENT.date())
+
+
+def test_demographics_scan_the_patients_beside_an_open_write(settings: Settings,
+                                                             engine: Engine) -> None:
+    """$demographics groups every patient row: on SQLite it used to hold the write lock for
+    the whole scan (and wait for it first)."""
+    empty_tables(engine)
+    answer = asyncio.run(_during_an_open_write(settings, _demographics))
+    assert {"name": "total", "valueInteger": 0} in answer["parameter"]
+
+
+async def _rotation_with_nothing_to_change(engine: AsyncEngine) -> int:
+    report = await KeyRotation(engine, [Fernet(Fernet.generate_key())]).run()
+    return sum(target.examined for target in report.targets)
+
+
+def test_key_rotation_looks_for_ciphertexts_beside_an_open_write(settings: Settings,
+                                                                 engine: Engine) -> None:
+    """Its looks read; only a batch with ciphertexts to change writes."""
+    empty_tables(engine)
+    assert asyncio.run(_during_an_open_write(settings, _rotation_with_nothing_to_change)) == 0

@@ -13,14 +13,42 @@ from fastapi.testclient import TestClient
 from psycopg_pool import AsyncConnectionPool
 
 from fhir_server.settings import Settings
-from storage.media_tables import MEDIA_ASSET_CHILD_TABLES, media_assets
+from storage.audit_tables import AUDIT_EVENT_CHILD_TABLES, audit_events
+from storage.coverage_tables import PATIENT_INSURANCE_CHILD_TABLES, patient_insurances
+from storage.media_tables import (
+    BINARY_CHILD_TABLES,
+    MEDIA_ASSET_CHILD_TABLES,
+    binaries,
+    media_assets,
+)
+from storage.messaging_tables import (
+    NOTIFICATION_REQUEST_CHILD_TABLES,
+    OUTBOUND_NOTIFICATION_CHILD_TABLES,
+    notification_requests,
+    outbound_notifications,
+)
 from storage.patient_rows_pg import conninfo
 from storage.pooled_reads import pool_for, select_rows_on_pool
 from storage.resource_rows import TableRows, TableSet, select_rows
 from storage.unit_of_work import unit_of_work
-from tests.factories import FHIR_JSON, document_reference
+from tests.factories import (
+    FHIR_JSON,
+    communication,
+    communication_request,
+    coverage,
+    document_reference,
+    patient,
+)
 
 TABLES = TableSet(media_assets, MEDIA_ASSET_CHILD_TABLES)
+EVERY_MAPPED_TYPE = {
+    "Binary": TableSet(binaries, BINARY_CHILD_TABLES),
+    "DocumentReference": TABLES,
+    "CommunicationRequest": TableSet(notification_requests, NOTIFICATION_REQUEST_CHILD_TABLES),
+    "Communication": TableSet(outbound_notifications, OUTBOUND_NOTIFICATION_CHILD_TABLES),
+    "Coverage": TableSet(patient_insurances, PATIENT_INSURANCE_CHILD_TABLES),
+    "AuditEvent": TableSet(audit_events, AUDIT_EVENT_CHILD_TABLES),
+}
 
 
 @pytest.fixture
@@ -37,7 +65,8 @@ def documents(client: TestClient, backend: str) -> Iterator[list[str]]:
     yield ids
 
 
-def _both(settings: Settings, ids: list[str], *, children: bool) -> tuple[Any, Any]:
+def _both(settings: Settings, ids: list[str], *, children: bool,
+          tables: TableSet = TABLES) -> tuple[Any, Any]:
     async def read() -> tuple[Any, Any]:
         from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -46,9 +75,9 @@ def _both(settings: Settings, ids: list[str], *, children: bool) -> tuple[Any, A
                                    max_size=1, kwargs={"autocommit": True}, open=False)
         await pool.open()
         try:
-            on_pool = await select_rows_on_pool(pool, TABLES, ids, children=children)
+            on_pool = await select_rows_on_pool(pool, tables, ids, children=children)
             async with engine.connect() as connection:
-                on_engine = await select_rows(connection, TABLES, ids, children=children)
+                on_engine = await select_rows(connection, tables, ids, children=children)
         finally:
             await pool.close()
             await engine.dispose()
@@ -91,3 +120,29 @@ def test_the_app_reads_mapped_rows_on_its_pool_outside_a_unit_only(
 
     # the unit's own change is seen inside it; after the commit, the pool sees it too
     assert client.portal.call(read_inside_a_unit) == (True, True)  # type: ignore[attr-defined]
+
+
+def test_every_mapped_type_reads_the_same_rows_on_the_pool(client: TestClient, backend: str,
+                                                           settings: Settings) -> None:
+    if backend != "postgresql":
+        pytest.skip("the pool serves PostgreSQL only")
+    assert client.put("/fhir/Patient/p-1", json=patient(id="p-1"),
+                      headers=FHIR_JSON).status_code in (200, 201)
+    for resource in (document_reference(), communication_request(), communication(),
+                     coverage()):
+        created = client.post(f"/fhir/{resource['resourceType']}", json=resource,
+                              headers=FHIR_JSON)
+        assert created.status_code == 201, created.text
+    ids_of: dict[str, list[str]] = {}
+    for resource_type, tables in EVERY_MAPPED_TYPE.items():
+        async def ids(tables: TableSet = tables) -> list[str]:
+            engine = client.app.state.services.engine  # type: ignore[attr-defined]
+            async with engine.connect() as connection:
+                result = await connection.exec_driver_sql(f'SELECT id FROM "{tables.main.name}"')
+                return [row[0] for row in result]
+
+        ids_of[resource_type] = client.portal.call(ids)  # type: ignore[attr-defined]
+        assert ids_of[resource_type], resource_type
+        on_pool, on_engine = _both(settings, ids_of[resource_type], children=True,
+                                   tables=tables)
+        assert _by_id(on_pool) == _by_id(on_engine), resource_type

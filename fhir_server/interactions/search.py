@@ -57,9 +57,23 @@ async def search(
     ]
     if controls.included_cut:
         entries.append({"resource": _included_cut_outcome(), "search": {"mode": "outcome"}})
+    if request.ignored:
+        entries.append({"resource": _ignored_outcome(repository.resource_type, request.ignored),
+                        "search": {"mode": "outcome"}})
     if entries:
         bundle["entry"] = entries
     return InteractionResult(200, "Bundle", body=bundle)
+
+
+def _ignored_outcome(resource_type: str, ignored: list[str]) -> dict[str, Any]:
+    """The warning that lenient handling left parameters out (search.html#errors: the self
+    link shows what was used; this says what was not, and how to be refused instead)."""
+    names = ", ".join(dict.fromkeys(name[:80] for name in ignored))
+    return {"resourceType": "OperationOutcome", "issue": [{
+        "severity": "warning", "code": "not-supported",
+        "diagnostics": f"Ignored search parameters not supported for {resource_type}: "
+                       f"{names} (send Prefer: handling=strict to have such a search "
+                       "refused)"}]}
 
 
 def _included_cut_outcome() -> dict[str, Any]:

@@ -164,6 +164,14 @@ def test_post_search_equals_get(client: TestClient, people: dict[str, str]) -> N
 def test_unknown_parameter_ignored_unless_strict(client: TestClient, people: dict[str, str]) -> None:
     lenient = client.get("/fhir/Patient?foo=bar&family=smith").json()
     assert "foo" not in lenient["link"][0]["url"]
+    matched = [e["resource"]["id"] for e in lenient["entry"] if e["search"]["mode"] == "match"]
+    assert matched == [people["smith"]] and lenient["total"] == 1
+    (warning,) = [e["resource"] for e in lenient["entry"] if e["search"]["mode"] == "outcome"]
+    assert warning["issue"][0]["severity"] == "warning"
+    assert warning["issue"][0]["code"] == "not-supported"
+    assert "foo" in warning["issue"][0]["diagnostics"]
+    known_only = client.get("/fhir/Patient?family=smith").json()
+    assert all(e["search"]["mode"] == "match" for e in known_only["entry"])
     strict = client.get("/fhir/Patient?foo=bar", headers={"Prefer": "handling=strict"})
     assert strict.status_code == 400 and issue_codes(strict.json()) == ["invalid"]
 

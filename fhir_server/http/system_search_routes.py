@@ -47,7 +47,7 @@ async def system_search_route(request: Request) -> Response:
         path=base, base=base, pairs=[(key, value) for key, value in pairs
                                      if key not in query.ignored],
         resources=page.resources, next_page=page.next_page, left_out=page.left_out,
-        total=page.total))
+        total=page.total, ignored=query.ignored, searched=", ".join(query.types)))
 
 
 def system_search_routes(prefix: str = "/fhir") -> list[Route]:

@@ -3,6 +3,7 @@ https://hl7.org/fhir/R4/http.html#search and https://hl7.org/fhir/R4/search.html
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -58,20 +59,21 @@ async def search(
     if controls.included_cut:
         entries.append({"resource": _included_cut_outcome(), "search": {"mode": "outcome"}})
     if request.ignored:
-        entries.append({"resource": _ignored_outcome(repository.resource_type, request.ignored),
+        entries.append({"resource": ignored_outcome(repository.resource_type, request.ignored),
                         "search": {"mode": "outcome"}})
     if entries:
         bundle["entry"] = entries
     return InteractionResult(200, "Bundle", body=bundle)
 
 
-def _ignored_outcome(resource_type: str, ignored: list[str]) -> dict[str, Any]:
+def ignored_outcome(searched: str, ignored: Sequence[str]) -> dict[str, Any]:
     """The warning that lenient handling left parameters out (search.html#errors: the self
-    link shows what was used; this says what was not, and how to be refused instead)."""
+    link shows what was used; this says what was not, and how to be refused instead);
+    ``searched``: the type or types."""
     names = ", ".join(dict.fromkeys(name[:80] for name in ignored))
     return {"resourceType": "OperationOutcome", "issue": [{
         "severity": "warning", "code": "not-supported",
-        "diagnostics": f"Ignored search parameters not supported for {resource_type}: "
+        "diagnostics": f"Ignored search parameters not supported for {searched}: "
                        f"{names} (send Prefer: handling=strict to have such a search "
                        "refused)"}]}
 

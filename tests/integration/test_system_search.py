@@ -145,6 +145,11 @@ def test_unknown_parameter_lenient_is_left_out_strict_is_400(client: TestClient)
     assert lenient.status_code == 200
     assert "bogus" not in lenient.json()["link"][0]["url"]
     assert len(_ids(lenient.json())) == 3
+    (warning,) = [e["resource"] for e in lenient.json()["entry"]
+                  if e["search"]["mode"] == "outcome"]
+    assert warning["issue"][0]["severity"] == "warning"
+    assert "bogus" in warning["issue"][0]["diagnostics"]
+    assert "Patient" in warning["issue"][0]["diagnostics"]
     strict = client.get("/fhir?_type=Patient&bogus=1", headers={"Prefer": "handling=strict"})
     assert strict.status_code == 400
     assert "'bogus'" in strict.json()["issue"][0]["diagnostics"]

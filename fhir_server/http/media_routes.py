@@ -5,7 +5,6 @@ links, and ``DocumentReference/$stats``. https://hl7.org/fhir/R4/binary.html"""
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
@@ -21,9 +20,9 @@ from fhir_server.errors import (
     Gone,
     MethodNotAllowed,
     PayloadTooLarge,
-    RangeNotSatisfiable,
 )
 from fhir_server.http import routes
+from fhir_server.http.byte_ranges import requested_range
 from fhir_server.http.negotiation import JSON_TYPES, XML_TYPES, response_format
 from fhir_server.http.preconditions import if_match_version, prefer_return
 from fhir_server.http.responses import interaction_response, json_response
@@ -38,7 +37,6 @@ from fhir_server.security.compartment import patients_of
 from mappings.fhir_dates import format_instant
 from storage.blobs import BlobMissing
 
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 STREAM_CHUNK = 1024 * 1024
 """Bytes per read from the blob store while streaming a download: each read is one hop to a
 worker thread, so 256 KiB pieces cost a 50 MiB download 200 hops, 1 MiB pieces 50."""
@@ -227,9 +225,10 @@ async def _stream(request: Request, repository: BinaryRepository, file: BinaryFi
     ``opening``): ``gone`` when the store no longer holds them, not a broken stream."""
     headers["Accept-Ranges"] = "bytes"
     start, end, status = 0, None, 200
-    wanted = request.headers.get("range")
-    if wanted:
-        start, end = _byte_range(wanted, file.size)
+    span = requested_range(request.headers.get("range"), request.headers.get("if-range"),
+                           size=file.size, last_modified=headers.get("Last-Modified"))
+    if span is not None:
+        start, end = span
         status = 206
         headers["Content-Range"] = f"bytes {start}-{end}/{file.size}"
     headers["Content-Length"] = str((file.size - 1 if end is None else end) - start + 1)
@@ -280,23 +279,6 @@ class Opened:
 
     async def aclose(self) -> None:
         await self._rest.aclose()
-
-
-def _byte_range(header: str, size: int) -> tuple[int, int]:
-    """(first, last) byte of a single ``bytes=a-b`` range; 416 when it cannot be served."""
-    match = _RANGE.match(header.strip())
-    if not match or match.groups() == ("", ""):
-        raise RangeNotSatisfiable(f"Range '{header[:60]}' is not a single bytes=first-last "
-                                  "range", headers={"Content-Range": f"bytes */{size}"})
-    first, last = match.groups()
-    if first == "":
-        start, end = max(size - int(last), 0), size - 1
-    else:
-        start, end = int(first), min(int(last), size - 1) if last else size - 1
-    if start >= size or start > end:
-        raise RangeNotSatisfiable(f"Range '{header[:60]}' lies outside the {size} bytes",
-                                  headers={"Content-Range": f"bytes */{size}"})
-    return start, end
 
 
 async def patch_binary(request: Request) -> Response:

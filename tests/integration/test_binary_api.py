@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
@@ -308,3 +310,66 @@ def test_a_blob_the_disk_cannot_read_answers_503(client: TestClient,
     for headers in ({}, {"Range": "bytes=0-9"}, FHIR_ACCEPT):
         response = client.get(f"/fhir/Binary/{created['id']}", headers=headers)
         assert _disk_failed(response), (headers, response.text)
+
+
+@pytest.mark.parametrize("ignored", ["items=0-1", "bytes=0-1,3-4", "bytes=5-2", "bytes=abc",
+                                     "bytes=", "0-9"])
+def test_a_range_a_server_must_or_may_ignore_answers_the_whole_file(
+        client: TestClient, ignored: str) -> None:
+    """RFC 9110 14.2: an unknown unit must be ignored; a malformed range and several ranges
+    at once may be, and are (no multipart/byteranges here)."""
+    created = _upload(client, PDF_BYTES)
+    response = client.get(f"/fhir/Binary/{created['id']}", headers={"Range": ignored})
+    assert response.status_code == 200, ignored
+    assert response.content == PDF_BYTES and "content-range" not in response.headers
+
+
+@pytest.mark.parametrize("unsatisfiable", ["bytes=-0", "bytes=9999-", "bytes=9999-10000"])
+def test_a_range_that_cannot_be_met_is_416(client: TestClient, unsatisfiable: str) -> None:
+    created = _upload(client, PDF_BYTES)
+    response = client.get(f"/fhir/Binary/{created['id']}", headers={"Range": unsatisfiable})
+    assert response.status_code == 416, unsatisfiable
+    assert response.headers["content-range"] == f"bytes */{len(PDF_BYTES)}"
+
+
+def test_if_range_lets_the_range_through_only_for_the_same_last_modified(
+        client: TestClient) -> None:
+    """RFC 9110 13.1.5: If-Range compares strongly, so the Binary's weak ETag never matches;
+    its Last-Modified does, an older date does not (the file changed: send all of it)."""
+    created = _upload(client, PDF_BYTES)
+    url = f"/fhir/Binary/{created['id']}"
+    whole = client.get(url)
+    same_date = client.get(url, headers={"Range": "bytes=0-3",
+                                         "If-Range": whole.headers["last-modified"]})
+    assert same_date.status_code == 206 and same_date.content == PDF_BYTES[:4]
+    for validator in (whole.headers["etag"], "Mon, 01 Jan 2001 00:00:00 GMT", "not a date"):
+        response = client.get(url, headers={"Range": "bytes=0-3", "If-Range": validator})
+        assert response.status_code == 200, validator
+        assert response.content == PDF_BYTES
+
+
+RANGE_HEADERS = st.one_of(
+    st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=30),
+    st.builds(lambda first, last: f"bytes={first}-{last}",
+              st.one_of(st.just(""), st.integers(0, 200).map(str)),
+              st.one_of(st.just(""), st.integers(0, 200).map(str))),
+)
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(header=RANGE_HEADERS)
+def test_any_range_header_answers_the_file_a_slice_of_it_or_416(client: TestClient,
+                                                               header: str) -> None:
+    binary_id = _upload(client, PDF_BYTES)["id"]
+    response = client.get(f"/fhir/Binary/{binary_id}", headers={"Range": header})
+    size = len(PDF_BYTES)
+    if response.status_code == 200:
+        assert response.content == PDF_BYTES
+    elif response.status_code == 206:
+        first, last = (int(n) for n in response.headers["content-range"]
+                       .removeprefix("bytes ").split("/")[0].split("-"))
+        assert 0 <= first <= last < size and response.content == PDF_BYTES[first:last + 1]
+    else:
+        assert response.status_code == 416, (header, response.status_code)
+        assert response.headers["content-range"] == f"bytes */{size}"

@@ -22,7 +22,7 @@ from fhir_server.settings import Settings
 
 CORS_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 CORS_REQUEST_HEADERS = ("Authorization", "Content-Type", "Accept", "If-Match", "If-None-Match",
-                        "If-None-Exist", "If-Modified-Since", "Prefer", "Range",
+                        "If-None-Exist", "If-Modified-Since", "If-Range", "Prefer", "Range",
                         "X-Request-Id", "X-Security-Context")
 CORS_EXPOSED_HEADERS = ("ETag", "Location", "Content-Location", "Last-Modified",
                         "X-Request-Id", "Retry-After", "X-Progress")

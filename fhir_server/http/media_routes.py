@@ -23,6 +23,7 @@ from fhir_server.errors import (
 )
 from fhir_server.http import routes
 from fhir_server.http.byte_ranges import requested_range
+from fhir_server.http.conditional_read import not_modified, not_modified_response
 from fhir_server.http.negotiation import JSON_TYPES, XML_TYPES, response_format
 from fhir_server.http.preconditions import if_match_version, prefer_return
 from fhir_server.http.responses import interaction_response, json_response
@@ -197,6 +198,8 @@ async def read_binary(request: Request) -> Response:
 
 async def _answer(request: Request, repository: BinaryRepository, file: BinaryFile,
                   opening: EarlyOpen | None = None) -> Response:
+    if not_modified(request, file.stored.version_id, file.stored.last_updated):
+        return not_modified_response(file.stored.version_id, file.stored.last_updated)
     headers = {"ETag": f'W/"{file.stored.version_id}"',
                "Last-Modified": format_datetime(file.stored.last_updated, usegmt=True)}
     if _wants_fhir(request):

@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from fhir_server.errors import InvalidRequest, NotFound
 from fhir_server.http.body import read_body
+from fhir_server.http.conditional_read import not_modified, not_modified_response
 from fhir_server.http.negotiation import JSON_PATCH, check_body_type, response_format
 from fhir_server.http.preconditions import if_match_version, prefer_handling, prefer_return
 from fhir_server.http.request_base import base_url, services_of
@@ -155,7 +156,7 @@ async def _history(request: Request, resource_type: str, resource_id: str | None
 async def read_route(request: Request) -> Response:
     resource_type, resource_id = _path(request)
     repository = _repository(request, resource_type)
-    return _render(request, await read.read(repository, checked_id(resource_id)))
+    return _render_read(request, await read.read(repository, checked_id(resource_id)))
 
 
 async def update_route(request: Request, *, body_limit: int | None = None) -> Response:
@@ -198,8 +199,17 @@ async def vread_route(request: Request) -> Response:
     resource_type, resource_id = _path(request)
     version_id = request.path_params["version_id"]
     repository = _repository(request, resource_type)
-    return _render(request, await read.vread(repository, checked_id(resource_id),
-                                             _version(version_id)))
+    return _render_read(request, await read.vread(repository, checked_id(resource_id),
+                                                  _version(version_id)))
+
+
+def _render_read(request: Request, result: Any) -> Response:
+    """A read's answer, or 304 when the client's validators name this very version."""
+    stored = result.stored
+    if stored is not None and result.status == 200 and \
+            not_modified(request, stored.version_id, stored.last_updated):
+        return not_modified_response(stored.version_id, stored.last_updated)
+    return _render(request, result)
 
 
 Handler = Callable[[Request], Awaitable[Response]]

@@ -35,6 +35,7 @@ from fhir_server.http.metrics import ServerMetrics, metrics_routes, scrape, watc
 from fhir_server.http.metrics_port import serve_metrics
 from fhir_server.http.openapi import openapi_routes
 from fhir_server.http.operation_routes import operation_routes
+from fhir_server.http.pretty_json import PrettyJsonMiddleware
 from fhir_server.http.request_log import RequestLogMiddleware, configure_access_log
 from fhir_server.http.responses import error_response
 from fhir_server.http.route_index import index_routes
@@ -196,6 +197,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool | None = None)
     index_routes(app.router)
     app.add_middleware(UnexpectedErrorMiddleware)  # innermost: its 500 gets every header
     app.add_middleware(AuthenticationMiddleware)
+    app.add_middleware(PrettyJsonMiddleware)
     app.add_middleware(FhirXmlMiddleware, max_body_bytes=settings.max_body_bytes)
     install_hardening(app, settings, client_key=rate_limit_key)  # limits, CORS, headers, timeouts
     app.add_middleware(RequestLogMiddleware, is_served=lambda name: name in getattr(

@@ -3,6 +3,7 @@ HTTP inputs, call the interaction and render its result. https://hl7.org/fhir/R4
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,6 +24,7 @@ from fhir_server.interactions import create, delete, history, patch, read, searc
 from fhir_server.interactions.history import MAX_INT
 from fhir_server.interactions.repository import ResourceRepository
 from fhir_server.search.query import Clause, parse_search
+from fhir_server.search.summary import read_subset_controls, subset
 from fhir_server.security.access import repositories_for
 from fhir_server.validation.resource import parse_json, validate_resource
 
@@ -156,7 +158,8 @@ async def _history(request: Request, resource_type: str, resource_id: str | None
 async def read_route(request: Request) -> Response:
     resource_type, resource_id = _path(request)
     repository = _repository(request, resource_type)
-    return _render_read(request, await read.read(repository, checked_id(resource_id)))
+    parts = read_subset_controls(list(request.query_params.multi_items()))
+    return _render_read(request, await read.read(repository, checked_id(resource_id)), parts)
 
 
 async def update_route(request: Request, *, body_limit: int | None = None) -> Response:
@@ -199,16 +202,23 @@ async def vread_route(request: Request) -> Response:
     resource_type, resource_id = _path(request)
     version_id = request.path_params["version_id"]
     repository = _repository(request, resource_type)
+    parts = read_subset_controls(list(request.query_params.multi_items()))
     return _render_read(request, await read.vread(repository, checked_id(resource_id),
-                                                  _version(version_id)))
+                                                  _version(version_id)), parts)
 
 
-def _render_read(request: Request, result: Any) -> Response:
-    """A read's answer, or 304 when the client's validators name this very version."""
+def _render_read(request: Request, result: Any,
+                 parts: tuple[str | None, list[str]]) -> Response:
+    """A read's answer (the ``parts`` its ``_summary`` / ``_elements`` ask for), or 304 when
+    the client's validators name this very version."""
+    summary, elements = parts
     stored = result.stored
     if stored is not None and result.status == 200 and \
             not_modified(request, stored.version_id, stored.last_updated):
         return not_modified_response(stored.version_id, stored.last_updated)
+    if stored is not None and stored.resource is not None and (summary or elements):
+        result = dataclasses.replace(result, body=subset(stored.resource, summary=summary,
+                                                         elements=elements))
     return _render(request, result)
 
 

@@ -135,6 +135,23 @@ def _search_parameters(resource: dict[str, Any]) -> list[dict[str, Any]]:
     return parameters
 
 
+def _read_parameters(*, binary: bool) -> list[dict[str, Any]]:
+    """Conditional read's validators, the parts of the resource, and a Binary's byte range."""
+    parameters: list[dict[str, Any]] = [
+        {"name": name, "in": "header", "required": False, "schema": {"type": "string"}}
+        for name in ("If-None-Match", "If-Modified-Since")]
+    if binary:
+        parameters += [{"name": name, "in": "header", "required": False,
+                        "schema": {"type": "string"}} for name in ("Range", "If-Range")]
+    else:
+        parameters += [
+            {"name": "_summary", "in": "query", "required": False,
+             "schema": {"type": "string", "enum": ["true", "text", "data", "false"]}},
+            {"name": "_elements", "in": "query", "required": False,
+             "schema": {"type": "string"}}]
+    return parameters
+
+
 def _history_parameters() -> list[dict[str, Any]]:
     return [{"name": "_count", "in": "query", "required": False,
              "schema": {"type": "integer", "minimum": 0}},
@@ -173,6 +190,9 @@ def _operation(method: str, path: str, *, interaction: str | None,
     if interaction in ("update", "patch"):
         parameters.append({"name": "If-Match", "in": "header", "required": False,
                            "schema": {"type": "string"}})
+    if interaction in ("read", "vread"):
+        parameters += _read_parameters(
+            binary=resource_type == "Binary" and interaction == "read")
     responses = _errors()
     if interaction in SUCCESS:
         status, answer_type = SUCCESS[interaction]
@@ -184,8 +204,16 @@ def _operation(method: str, path: str, *, interaction: str | None,
         if interaction == "update":
             responses["201"] = {"description": "created by update",
                                 "content": _content(resource_type)}
+        if interaction in ("read", "vread"):
+            responses["304"] = {"description": "not modified: the client's copy (If-None-Match, "
+                                               "If-Modified-Since) is the current version"}
         if interaction in ("read", "vread") and resource_type == "Binary":
             responses[status]["content"]["*/*"] = {"schema": {}}  # the raw bytes
+        if interaction == "read" and resource_type == "Binary":
+            responses["206"] = {"description": "the asked byte range (Range, If-Range)",
+                                "content": {"*/*": {"schema": {}}}}
+            responses["416"] = {"description": "a byte range past the end (Content-Range: "
+                                               "bytes */size)"}
     else:
         responses["200"] = {"description": "the answer", "content": _content(None)}
         if path in ("/fhir", "/fhir/metadata"):

@@ -65,6 +65,17 @@ def test_document_describes_every_declared_interaction(api_client: TestClient) -
         assert "post" in paths[operation]
 
 
+def test_reads_document_conditional_read_parts_and_byte_ranges(api_client: TestClient) -> None:
+    paths = api_client.get("/fhir/openapi.json").json()["paths"]
+    patient = paths["/fhir/Patient/{resource_id}"]["get"]
+    names = {parameter["name"] for parameter in patient["parameters"]}
+    assert {"If-None-Match", "If-Modified-Since", "_summary", "_elements"} <= names
+    assert "304" in patient["responses"]
+    binary = paths["/fhir/Binary/{resource_id}"]["get"]
+    assert {"Range", "If-Range"} <= {parameter["name"] for parameter in binary["parameters"]}
+    assert {"200", "206", "304", "416"} <= set(binary["responses"])
+
+
 def _transport(kwargs: dict[str, Any]) -> dict[str, Any]:
     """schemathesis' requests-style arguments for the httpx-based TestClient."""
     kwargs = dict(kwargs)

@@ -11,6 +11,8 @@ import orjson
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from fhir_server.http.whole_bodies import whole_bodies
+
 _JSON_TYPES = ("application/fhir+json", "application/json")
 
 
@@ -31,25 +33,8 @@ class PrettyJsonMiddleware:
                 or not scope.get("path", "").startswith("/fhir") or not _wants_pretty(scope):
             await self._app(scope, receive, send)
             return
-        start: Message | None = None
-        parts: list[bytes] = []
 
-        async def indenting(message: Message) -> None:
-            nonlocal start
-            if message["type"] == "http.response.start":
-                content_type = MutableHeaders(raw=message["headers"]).get("content-type", "")
-                if content_type.split(";")[0].strip().lower() in _JSON_TYPES:
-                    start = message
-                    return
-                await send(message)
-                return
-            if start is None or message["type"] != "http.response.body":
-                await send(message)
-                return
-            parts.append(message.get("body", b""))
-            if message.get("more_body"):
-                return
-            body = b"".join(parts)
+        async def finish(start: Message, body: bytes) -> None:
             try:
                 body = orjson.dumps(orjson.loads(body), option=orjson.OPT_INDENT_2)
             except orjson.JSONDecodeError:
@@ -59,4 +44,8 @@ class PrettyJsonMiddleware:
             await send(start)
             await send({"type": "http.response.body", "body": body})
 
-        await self._app(scope, receive, indenting)
+        await self._app(scope, receive, whole_bodies(send, takes=_is_json, finish=finish))
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type.split(";")[0].strip().lower() in _JSON_TYPES

@@ -27,6 +27,7 @@ from fhir_server.errors import (
     operation_outcome,
 )
 from fhir_server.http.negotiation import FHIR_JSON, FHIR_XML, XML_TYPES, response_format
+from fhir_server.http.whole_bodies import whole_bodies
 
 logger = logging.getLogger("fhir_server")
 
@@ -149,26 +150,8 @@ class FhirXmlMiddleware:
 
 def _xml_responses(send: Send) -> Send:
     """``send`` turning FHIR JSON responses into XML (others pass as they are)."""
-    start: Message | None = None
-    chunks: list[bytes] = []
 
-    async def wrapped(message: Message) -> None:
-        nonlocal start
-        if message["type"] == "http.response.start":
-            content_type = next((value.decode("latin-1") for key, value in message["headers"]
-                                 if key.lower() == b"content-type"), "")
-            if _media_type(content_type) == FHIR_JSON:
-                start = message
-                return
-            await send(message)
-            return
-        if message["type"] != "http.response.body" or start is None:
-            await send(message)
-            return
-        chunks.append(message.get("body", b""))
-        if message.get("more_body"):
-            return
-        body = b"".join(chunks)
+    async def finish(start: Message, body: bytes) -> None:
         try:
             converted = json_to_xml(body) if body else b""
         except Exception:  # a response the models reject: say so rather than fail
@@ -184,7 +167,8 @@ def _xml_responses(send: Send) -> Send:
         await send({**start, "headers": headers})
         await send({"type": "http.response.body", "body": converted, "more_body": False})
 
-    return wrapped
+    return whole_bodies(send, takes=lambda content_type: _media_type(content_type) == FHIR_JSON,
+                        finish=finish)
 
 
 async def _send_error(send: Send, error: FhirError, *, as_xml: bool) -> None:

@@ -32,7 +32,7 @@ from psycopg import sql
 from sqlalchemy import Table
 
 from benchmarks import synthetic_patients
-from benchmarks.deferred_indexes import indexes_deferred
+from benchmarks.deferred_indexes import indexes_deferred, run_on_connections
 from fhir_server.settings import Settings
 from mappings.patient import MappingContext, resource_to_rows
 from mappings.patient_search import SEARCH_ONLY
@@ -46,6 +46,8 @@ from storage.tables import PATIENT_CHILD_TABLES, patients, resource_history
 RESOURCE_TYPE = "Patient"
 PROGRESS_SECONDS = 10.0
 VALIDATED_SAMPLE = 200
+MAINTENANCE_CONNECTIONS = min(max(os.cpu_count() or 1, 2), 4)
+"""Index builds and VACUUMs run this many at a time once the rows are in."""
 TABLES: tuple[Table, ...] = (patients, *PATIENT_CHILD_TABLES.values(), resource_history)
 
 
@@ -109,7 +111,8 @@ class CopyBuffers:
         for key, child_rows in rows.children.items():
             table = PATIENT_CHILD_TABLES[key].name
             for child in child_rows:
-                self.add(table, {**child, "patient_id": patient_id})
+                child["patient_id"] = patient_id  # the rows are not used after this
+                self.add(table, child)
         self.add(resource_history.name, entry.as_row())
 
     def encoded(self) -> dict[str, bytes]:
@@ -273,7 +276,9 @@ def load(args: argparse.Namespace, started: float) -> float:
         load_started = last_report = time.monotonic()
         empty = connection.execute("SELECT NOT EXISTS (SELECT 1 FROM patients)").fetchone()
         defer = not args.keep_indexes and bool(empty and empty[0])
-        with (indexes_deferred(connection, [table.name for table in TABLES], log) if defer
+        with (indexes_deferred(connection, [table.name for table in TABLES], log,
+                               conninfo=conninfo(args.database_url),
+                               connections=MAINTENANCE_CONNECTIONS) if defer
               else contextlib.nullcontext()):
             for rows in batch_results(jobs, args.workers, plan):
                 copy_batch(connection, plan, rows)
@@ -288,9 +293,16 @@ def load(args: argparse.Namespace, started: float) -> float:
         copy_seconds = time.monotonic() - load_started
         # statistics for the planner, and the visibility map and hint bits set once now rather
         # than by the first queries or autovacuum in the middle of a benchmark
-        log("VACUUM (ANALYZE)")
-        connection.execute(sql.SQL("VACUUM (ANALYZE) {}").format(
-            sql.SQL(", ").join(sql.Identifier(table.name) for table in TABLES)))
+        log(f"VACUUM (ANALYZE), {MAINTENANCE_CONNECTIONS} tables at a time")
+        largest_first = [str(name) for name, in connection.execute(
+            "SELECT relname FROM pg_class WHERE relname = ANY(%(tables)s) AND relkind = 'r'"
+            " ORDER BY pg_total_relation_size(oid) DESC",
+            {"tables": [table.name for table in TABLES]}).fetchall()]
+        run_on_connections(
+            conninfo(args.database_url),
+            [sql.SQL("VACUUM (ANALYZE) {}").format(sql.Identifier(name)).as_string(connection)
+             for name in largest_first],
+            connections=MAINTENANCE_CONNECTIONS)
     return copy_seconds
 
 

@@ -33,6 +33,9 @@ ERROR_STATUSES = ("400", "401", "403", "404", "405", "406", "409", "410", "412",
 INTERACTIONS = {
     ("/fhir/{resource_type}", "GET"): "search-type",
     ("/fhir/{resource_type}", "POST"): "create",
+    ("/fhir/{resource_type}", "PUT"): "conditional-update",
+    ("/fhir/{resource_type}", "PATCH"): "conditional-patch",
+    ("/fhir/{resource_type}", "DELETE"): "conditional-delete",
     ("/fhir/{resource_type}/_search", "POST"): "search-type",
     ("/fhir/{resource_type}/_history", "GET"): "history-type",
     ("/fhir/{resource_type}/{resource_id}", "GET"): "read",
@@ -42,12 +45,15 @@ INTERACTIONS = {
     ("/fhir/{resource_type}/{resource_id}/_history", "GET"): "history-instance",
     ("/fhir/{resource_type}/{resource_id}/_history/{version_id}", "GET"): "vread",
 }
-"""Route template and method -> the CapabilityStatement interaction it serves."""
+"""Route template and method -> the CapabilityStatement interaction it serves (the
+``conditional-`` ones: the interaction at ``[type]?criteria``, see ``_declared``)."""
 
 SUCCESS = {"search-type": ("200", "Bundle"), "history-type": ("200", "Bundle"),
            "history-instance": ("200", "Bundle"), "create": ("201", None),
            "read": ("200", None), "vread": ("200", None), "update": ("200", None),
-           "patch": ("200", None), "delete": ("204", None)}
+           "patch": ("200", None), "delete": ("204", None),
+           "conditional-update": ("200", None), "conditional-patch": ("200", None),
+           "conditional-delete": ("204", None)}
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 _OUTCOME = {"type": "object", "required": ["resourceType", "issue"],
             "properties": {"resourceType": {"type": "string", "enum": ["OperationOutcome"]},
@@ -161,9 +167,9 @@ def _history_parameters() -> list[dict[str, Any]]:
 
 def _request_body(interaction: str | None, resource_type: str | None,
                   resource: dict[str, Any] | None) -> dict[str, Any] | None:
-    if interaction in ("create", "update"):
+    if interaction in ("create", "update", "conditional-update"):
         return {"required": True, "content": _content(resource_type)}
-    if interaction == "patch":
+    if interaction in ("patch", "conditional-patch"):
         operation = {"type": "object", "required": ["op", "path"],
                      "properties": {"op": {"type": "string", "enum": [
                          "add", "remove", "replace", "move", "copy", "test"]},
@@ -187,7 +193,10 @@ def _operation(method: str, path: str, *, interaction: str | None,
         parameters += _search_parameters(resource)
     elif interaction in ("history-type", "history-instance"):
         parameters += _history_parameters()
-    if interaction in ("update", "patch"):
+    if interaction in ("conditional-update", "conditional-patch", "conditional-delete") \
+            and resource is not None:
+        parameters += _search_parameters(resource)  # the criteria
+    if interaction in ("update", "patch", "conditional-update", "conditional-patch"):
         parameters.append({"name": "If-Match", "in": "header", "required": False,
                            "schema": {"type": "string"}})
     if interaction in ("read", "vread"):
@@ -201,7 +210,7 @@ def _operation(method: str, path: str, *, interaction: str | None,
         else:
             responses[status] = {"description": interaction,
                                  "content": _content(answer_type or resource_type)}
-        if interaction == "update":
+        if interaction in ("update", "conditional-update"):
             responses["201"] = {"description": "created by update",
                                 "content": _content(resource_type)}
         if interaction in ("read", "vread"):
@@ -260,13 +269,24 @@ def _template_of(path: str, served: Iterable[str]) -> tuple[str, str | None]:
     return path, None
 
 
+def _declared(resource: dict[str, Any]) -> set[str]:
+    """The interactions a CapabilityStatement resource entry declares, with the conditional
+    forms its ``conditionalUpdate`` (update, patch) and ``conditionalDelete`` flags add."""
+    codes = {item["code"] for item in resource.get("interaction", [])}
+    if resource.get("conditionalUpdate"):
+        codes |= {f"conditional-{code}" for code in ("update", "patch") if code in codes}
+    if resource.get("conditionalDelete", "not-supported") != "not-supported" \
+            and "delete" in codes:
+        codes.add("conditional-delete")
+    return codes
+
+
 def openapi_document(routes: Iterable[BaseRoute], capability: dict[str, Any], *,
                      bearer: bool = False) -> dict[str, Any]:
     """The OpenAPI document of the routed FHIR endpoints the CapabilityStatement declares."""
     rest = (capability.get("rest") or [{}])[0]
     served = {resource["type"]: resource for resource in rest.get("resource", [])}
-    declared = {name: {item["code"] for item in resource.get("interaction", [])}
-                for name, resource in served.items()}
+    declared = {name: _declared(resource) for name, resource in served.items()}
     paths: dict[str, dict[str, Any]] = {}
 
     def add(path: str, method: str, **details: Any) -> None:

@@ -13,14 +13,23 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from fhir_server.errors import InvalidRequest, NotFound
+from fhir_server.errors import InvalidRequest, MethodNotAllowed, NotFound
 from fhir_server.http.body import read_body
 from fhir_server.http.conditional_read import not_modified, not_modified_response
 from fhir_server.http.negotiation import JSON_PATCH, check_body_type, response_format
 from fhir_server.http.preconditions import if_match_version, prefer_handling, prefer_return
 from fhir_server.http.request_base import base_url, services_of
 from fhir_server.http.responses import interaction_response, json_response
-from fhir_server.interactions import create, delete, history, patch, read, search, update
+from fhir_server.interactions import (
+    conditional_writes,
+    create,
+    delete,
+    history,
+    patch,
+    read,
+    search,
+    update,
+)
 from fhir_server.interactions.history import MAX_INT
 from fhir_server.interactions.repository import ResourceRepository
 from fhir_server.search.query import Clause, parse_search
@@ -89,8 +98,11 @@ async def create_route(request: Request, *, body_limit: int | None = None) -> Re
     resource_type = request.path_params["resource_type"]
     repository = _repository(request, resource_type)
     resource = await _resource_body(request, resource_type, body_limit)
-    result = await create.create(repository, resource, if_none_exist=_create_criteria(request))
-    return _render(request, result)
+    criteria = _create_criteria(request)
+    if criteria is None:
+        return _render(request, await create.create(repository, resource, if_none_exist=None))
+    return _render(request, await conditional_writes.conditional_create(
+        services_of(request).engine, repository, resource, criteria))
 
 
 def _create_criteria(request: Request) -> str | None:
@@ -106,6 +118,67 @@ def _create_criteria(request: Request) -> str | None:
         raise InvalidRequest("Conditional create criteria are given both in If-None-Exist and "
                              "in the URL; send them once")
     return urlencode(pairs)
+
+
+def _write_criteria(request: Request, resource_type: str, interaction: str) -> str:
+    """The search criteria of ``PUT``/``PATCH``/``DELETE [type]?criteria`` (``_format`` and
+    ``_pretty`` are not criteria); 405 where the CapabilityStatement does not declare the
+    conditional form for the type, 400 when there are no criteria."""
+    declared = _declared_resource(request, resource_type)
+    allowed = (bool(declared.get("conditionalUpdate")) if interaction != "delete"
+               else declared.get("conditionalDelete", "not-supported") != "not-supported")
+    if not allowed:
+        raise MethodNotAllowed(
+            f"Conditional {interaction} is not supported for {resource_type}; "
+            f"{request.method} [type]/[id] names one resource",
+            headers={"Allow": "GET, HEAD, POST"})
+    pairs = [(name, value)
+             for name, value in parse_qsl(request.url.query, keep_blank_values=True)
+             if name not in _FORMAT_PARAMETERS]
+    if not pairs:
+        raise InvalidRequest(
+            f"A conditional {interaction} needs search criteria in the URL "
+            f"({request.method} [base]/{resource_type}?identifier=system|value); to "
+            f"{interaction} one known resource, use [base]/{resource_type}/[id]")
+    return urlencode(pairs)
+
+
+def _declared_resource(request: Request, resource_type: str) -> dict[str, Any]:
+    rest = services_of(request).capability_statement.get("rest") or [{}]
+    return next((resource for resource in rest[0].get("resource", [])
+                 if resource.get("type") == resource_type), {})
+
+
+async def conditional_update_route(request: Request) -> Response:
+    """PUT [type]?criteria: https://hl7.org/fhir/R4/http.html#cond-update"""
+    resource_type = request.path_params["resource_type"]
+    repository = _repository(request, resource_type)
+    criteria = _write_criteria(request, resource_type, "update")
+    if_match = if_match_version(request.headers.get("if-match"))
+    resource = await _resource_body(request, resource_type)
+    return _render(request, await conditional_writes.conditional_update(
+        services_of(request).engine, repository, resource, criteria, if_match=if_match))
+
+
+async def conditional_patch_route(request: Request) -> Response:
+    """PATCH [type]?criteria (JSON Patch): the one match, as PATCH [type]/[id] would."""
+    resource_type = request.path_params["resource_type"]
+    repository = _repository(request, resource_type)
+    criteria = _write_criteria(request, resource_type, "patch")
+    if_match = if_match_version(request.headers.get("if-match"))
+    operations = await _patch_operations(request)
+    return _render(request, await conditional_writes.conditional_patch(
+        services_of(request).engine, repository, operations, criteria, if_match=if_match,
+        validate=lambda data: validate_resource(data, resource_type)))
+
+
+async def conditional_delete_route(request: Request) -> Response:
+    """DELETE [type]?criteria: https://hl7.org/fhir/R4/http.html#3.1.0.7.1"""
+    resource_type = request.path_params["resource_type"]
+    repository = _repository(request, resource_type)
+    criteria = _write_criteria(request, resource_type, "delete")
+    return _render(request, await conditional_writes.conditional_delete(
+        services_of(request).engine, repository, criteria))
 
 
 async def search_route(request: Request) -> Response:
@@ -177,14 +250,19 @@ async def patch_route(request: Request) -> Response:
     repository = _repository(request, resource_type)
     resource_id = checked_id(resource_id)
     if_match = if_match_version(request.headers.get("if-match"))
-    content_type = request.headers.get("content-type") or JSON_PATCH
-    check_body_type(content_type, allowed=frozenset({JSON_PATCH}))
-    operations = parse_json(await read_body(request, services_of(request).settings.max_body_bytes))
+    operations = await _patch_operations(request)
     result = await patch.patch(
         repository, resource_id, operations, if_match=if_match,
         validate=lambda data: validate_resource(data, resource_type),
     )
     return _render(request, result)
+
+
+async def _patch_operations(request: Request) -> Any:
+    """The JSON Patch document of a PATCH body."""
+    content_type = request.headers.get("content-type") or JSON_PATCH
+    check_body_type(content_type, allowed=frozenset({JSON_PATCH}))
+    return parse_json(await read_body(request, services_of(request).settings.max_body_bytes))
 
 
 async def delete_route(request: Request) -> Response:
@@ -240,7 +318,9 @@ def fhir_routes(prefix: str = "/fhir") -> list[Route]:
     per-request dependency solving is needed on the hot paths."""
     table: dict[str, dict[str, Handler]] = {
         "/metadata": {"GET": capabilities},
-        "/{resource_type}": {"GET": search_route, "POST": create_route},
+        "/{resource_type}": {"GET": search_route, "POST": create_route,
+                             "PUT": conditional_update_route, "PATCH": conditional_patch_route,
+                             "DELETE": conditional_delete_route},
         "/{resource_type}/_search": {"POST": search_route},
         "/{resource_type}/_history": {"GET": type_history_route},
         "/{resource_type}/{resource_id}": {

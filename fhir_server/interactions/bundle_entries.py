@@ -24,6 +24,11 @@ from fhir_server.errors import (
 )
 from fhir_server.interactions import search as search_interaction
 from fhir_server.interactions.bundle_plan import CONDITIONAL_REFERENCE, PlannedEntry
+from fhir_server.interactions.conditional_targets import (
+    delete_targets,
+    patch_target,
+    update_target,
+)
 from fhir_server.interactions.patch import apply_json_patch
 from fhir_server.interactions.repository import ResourceRepository
 from fhir_server.interactions.update import check_body_id
@@ -108,19 +113,13 @@ async def resolve(entry: PlannedEntry, context: BundleContext, targets: Targets,
         assert entry.query is not None
         matches = await _find(context, kind, entry.query)
         if entry.action == "delete":
-            if len(matches) > 1:
-                raise PreconditionFailed(f"Conditional delete '{kind}?{entry.query}' matches "
-                                         f"{len(matches)} resources; it must match at most one")
-            targets.deletes[entry.index] = matches
+            targets.deletes[entry.index] = delete_targets(kind, entry.query, matches)
             return
-        if len(matches) > 1:
-            raise PreconditionFailed(f"Conditional {entry.action} '{kind}?{entry.query}' "
-                                     f"matches {len(matches)} resources; it must match one")
-        if entry.action == "patch" and not matches:
-            raise PreconditionFailed(f"Conditional patch '{kind}?{entry.query}' matches "
-                                     "no resource")
-        body_id = (entry.resource or {}).get("id") if entry.action == "update" else None
-        entry.resource_id = matches[0] if matches else (body_id or new_id)
+        if entry.action == "patch":
+            entry.resource_id = patch_target(kind, entry.query, matches)
+        else:
+            entry.resource_id = update_target(kind, entry.query, matches,
+                                              (entry.resource or {}).get("id"), new_id)
         _alias(entry, targets, entry.resource_id)
     if entry.resource is not None and entry.action != "patch":
         await resolve_conditional_references(entry.resource, context, targets)

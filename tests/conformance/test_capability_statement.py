@@ -502,27 +502,6 @@ def test_search_by_name_is_not_served_while_search_type_is_undeclared(
     assert issue_codes(response.json())
 
 
-def test_conditional_update_not_declared_is_not_served(client: TestClient) -> None:
-    patient_resource = next(r for r in _resources(_statement(client)) if r["type"] == "Patient")
-    if patient_resource.get("conditionalUpdate"):
-        pytest.skip("conditionalUpdate is declared")
-    _create(client, "Patient")
-    response = client.put("/fhir/Patient?identifier=http://hospital.example.org/ids|A-1001",
-                          json=patient(), headers=FHIR_JSON)
-    assert not 200 <= response.status_code < 300
-    assert client.get("/fhir/Patient/_history").json()["total"] == 1
-
-
-def test_conditional_delete_not_supported_is_not_served(client: TestClient) -> None:
-    patient_resource = next(r for r in _resources(_statement(client)) if r["type"] == "Patient")
-    if patient_resource.get("conditionalDelete", "not-supported") != "not-supported":
-        pytest.skip("conditionalDelete is declared")
-    resource_id = _create(client, "Patient")
-    response = client.delete("/fhir/Patient?identifier=http://hospital.example.org/ids|A-1001")
-    assert not 200 <= response.status_code < 300
-    assert client.get(f"/fhir/Patient/{resource_id}").status_code == 200
-
-
 def test_undeclared_resource_type_read_is_404_operation_outcome(client: TestClient) -> None:
     declared = {r["type"] for r in _resources(_statement(client))}
     assert "Observation" not in declared

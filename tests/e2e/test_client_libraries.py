@@ -124,6 +124,31 @@ def test_fhirpy_get_or_create_returns_the_existing_patient(base: str, tag: str) 
     asyncio.run(scenario())
 
 
+def test_fhirpy_conditional_update_and_delete(base: str, tag: str) -> None:
+    """fhirpy's ``search(...).update()`` and ``search(...).delete()``: PUT and DELETE at
+    ``Patient?criteria``."""
+    async def scenario() -> None:
+        fhir = AsyncFHIRClient(base)
+        identifier = {"system": "urn:example:fhirpy", "value": tag}
+        search = fhir.resources("Patient").search(identifier=f"urn:example:fhirpy|{tag}")
+
+        first, created = await search.update(
+            fhir.resource("Patient", **_patient(f"Py{tag}", identifier=[identifier])))
+        again, created_again = await search.update(fhir.resource(
+            "Patient", **_patient(f"Py{tag}", identifier=[identifier], gender="male")))
+        assert (created, created_again) == (True, False)
+        assert again.id == first.id and again["meta"]["versionId"] == "2"
+        assert (await fhir.get("Patient", first.id))["gender"] == "male"
+
+        _, status = await search.delete()
+        assert status == 204
+        assert await search.count() == 0
+        with pytest.raises(ResourceNotFound):
+            await fhir.get("Patient", first.id)
+
+    asyncio.run(scenario())
+
+
 def test_fhirpy_fetch_all_follows_next_links(base: str, tag: str) -> None:
     async def scenario() -> None:
         fhir = AsyncFHIRClient(base)

@@ -194,7 +194,8 @@ class AuditEventRepository(MappedRepository):
         return await self.read(resource_id)
 
     async def history(self, *, resource_id: str | None, since: datetime | None, count: int,
-                      offset: int) -> tuple[int, list[StoredResource]]:
+                      offset: int, at: tuple[datetime, datetime] | None = None
+                      ) -> tuple[int, list[StoredResource]]:
         raise _read_only("history")
 
     async def create(self, resource: dict[str, Any], *, facts: Any = None,

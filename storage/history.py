@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import exists, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.tables import resource_history
@@ -57,13 +57,17 @@ async def history_page(
     since: datetime | None,
     count: int,
     offset: int,
+    at: tuple[datetime, datetime] | None = None,
 ) -> tuple[int, list[HistoryEntry]]:
-    """(total, entries) newest first, for one resource or a whole type."""
+    """(total, entries) newest first, for one resource or a whole type: versions made at or
+    after ``since``, and versions current at some point of ``at`` (first and last instant)."""
     conditions = [resource_history.c.resource_type == resource_type]
     if resource_id is not None:
         conditions.append(resource_history.c.resource_id == resource_id)
     if since is not None:
         conditions.append(resource_history.c.last_updated >= since)
+    if at is not None:
+        conditions += current_during(*at)
     total = (
         await connection.execute(select(func.count()).select_from(resource_history).where(*conditions))
     ).scalar_one()
@@ -76,3 +80,16 @@ async def history_page(
         .offset(offset)
     )
     return total, [HistoryEntry(**row) for row in result.mappings()]
+
+
+def current_during(first: datetime, last: datetime) -> list[Any]:
+    """Conditions on ``resource_history`` rows: the version was current at some instant from
+    ``first`` to ``last``. A version is current from its own ``last_updated`` until the next
+    version's, so it was made by ``last`` and no later version of it was made by ``first``."""
+    later = resource_history.alias("later")
+    superseded = exists().where(
+        later.c.resource_type == resource_history.c.resource_type,
+        later.c.resource_id == resource_history.c.resource_id,
+        later.c.version_id > resource_history.c.version_id,
+        later.c.last_updated <= first)
+    return [resource_history.c.last_updated <= last, ~superseded]

@@ -99,14 +99,15 @@ class MappedRepository:
         return RowSet.from_snapshot(entry.snapshot)
 
     async def history(
-        self, *, resource_id: str | None, since: datetime | None, count: int, offset: int
+        self, *, resource_id: str | None, since: datetime | None, count: int, offset: int,
+        at: tuple[datetime, datetime] | None = None,
     ) -> tuple[int, list[StoredResource]]:
         if resource_id is not None and await self.rows.select(resource_id) is None:
             raise NotFound(f"{self.resource_type}/{resource_id} is not known")
         async with reading(self._engine) as connection:
             total, entries = await history_page(
                 connection, resource_type=self.resource_type, resource_id=resource_id,
-                since=since, count=count, offset=offset)
+                since=since, count=count, offset=offset, at=at)
         return total, [self._from_history(entry) for entry in entries]
 
     async def search(self, request: SearchRequest) -> SearchResults:

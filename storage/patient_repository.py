@@ -98,14 +98,15 @@ class PatientRepository:
         return stored
 
     async def history(
-        self, *, resource_id: str | None, since: datetime | None, count: int, offset: int
+        self, *, resource_id: str | None, since: datetime | None, count: int, offset: int,
+        at: tuple[datetime, datetime] | None = None,
     ) -> tuple[int, list[StoredResource]]:
         if resource_id is not None and await self._rows.select(resource_id) is None:
             raise NotFound(f"Patient/{resource_id} is not known")
         async with reading(self._engine) as connection:
             total, entries = await history_page(
                 connection, resource_type=RESOURCE_TYPE, resource_id=resource_id,
-                since=since, count=count, offset=offset,
+                since=since, count=count, offset=offset, at=at,
             )
         return total, [self._from_history(entry) for entry in entries]
 

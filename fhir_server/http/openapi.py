@@ -162,7 +162,10 @@ def _history_parameters() -> list[dict[str, Any]]:
     return [{"name": "_count", "in": "query", "required": False,
              "schema": {"type": "integer", "minimum": 0}},
             {"name": "_since", "in": "query", "required": False,
-             "schema": {"type": "string", "format": "date-time"}}]
+             "schema": {"type": "string", "format": "date-time"}},
+            {"name": "_at", "in": "query", "required": False, "schema": {"type": "string"},
+             "description": "only versions current at some point of this date, dateTime or "
+                            "instant's period"}]
 
 
 def _request_body(interaction: str | None, resource_type: str | None,

@@ -1,4 +1,5 @@
-"""FHIR history for an instance or a type: a Bundle of type history, newest first, paged.
+"""FHIR history for an instance or a type: a Bundle of type history, newest first, paged, of
+the versions made since ``_since`` and current during ``_at``.
 https://hl7.org/fhir/R4/http.html#history"""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from urllib.parse import urlencode
 from fhir_server.errors import InvalidRequest
 from fhir_server.interactions.repository import ResourceRepository
 from fhir_server.interactions.result import InteractionResult
-from mappings.fhir_dates import format_instant
+from mappings.fhir_dates import DateValueError, date_range, format_instant
 from storage.stored import StoredResource
 
 _DIGITS = re.compile(r"[0-9]{1,12}")
@@ -32,6 +33,18 @@ def parse_paging(
     if "_since" in params:
         since = _instant("_since", params["_since"])
     return count, offset, since
+
+
+def parse_at(params: dict[str, str]) -> tuple[datetime, datetime] | None:
+    """The period ``_at`` names (its first and last instant, by the value's precision: a year,
+    a month, a day, a minute, a second or less), or None without ``_at``."""
+    if "_at" not in params:
+        return None
+    try:
+        return date_range(params["_at"])
+    except DateValueError as exc:
+        raise InvalidRequest(f"_at: {exc} (give a date, dateTime or instant; prefixes such as "
+                             "'ge' are not taken)") from None
 
 
 def _instant(name: str, value: str) -> datetime:
@@ -62,7 +75,8 @@ async def history(
 ) -> InteractionResult:
     count, offset, since = parse_paging(params, default_count=default_count, max_count=max_count)
     total, versions = await repository.history(
-        resource_id=resource_id, since=since, count=count, offset=offset
+        resource_id=resource_id, since=since, count=count, offset=offset,
+        at=parse_at(params),
     )
     path = f"{base_url}/{repository.resource_type}" + (f"/{resource_id}" if resource_id else "") + "/_history"
     bundle: dict[str, Any] = {

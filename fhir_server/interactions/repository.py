@@ -43,7 +43,8 @@ class ResourceRepository(Protocol):
     async def vread(self, resource_id: str, version_id: int) -> StoredResource: ...
 
     async def history(
-        self, *, resource_id: str | None, since: datetime | None, count: int, offset: int
+        self, *, resource_id: str | None, since: datetime | None, count: int, offset: int,
+        at: tuple[datetime, datetime] | None = None,
     ) -> tuple[int, list[StoredResource]]: ...
 
     async def search(self, request: SearchRequest) -> SearchResults: ...

@@ -88,9 +88,10 @@ class BinaryRepository:
         return await self._mapped.vread(resource_id, version_id)
 
     async def history(self, *, resource_id: str | None, since: datetime | None, count: int,
-                      offset: int) -> tuple[int, list[StoredResource]]:
+                      offset: int, at: tuple[datetime, datetime] | None = None
+                      ) -> tuple[int, list[StoredResource]]:
         return await self._mapped.history(resource_id=resource_id, since=since, count=count,
-                                          offset=offset)
+                                          offset=offset, at=at)
 
     async def search(self, request: SearchRequest) -> SearchResults:
         return await self._mapped.search(request)

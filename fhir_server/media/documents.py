@@ -50,9 +50,10 @@ class DocumentReferenceRepository:
         return await self.mapped.vread(resource_id, version_id)
 
     async def history(self, *, resource_id: str | None, since: datetime | None, count: int,
-                      offset: int) -> tuple[int, list[StoredResource]]:
+                      offset: int, at: tuple[datetime, datetime] | None = None
+                      ) -> tuple[int, list[StoredResource]]:
         return await self.mapped.history(resource_id=resource_id, since=since, count=count,
-                                         offset=offset)
+                                         offset=offset, at=at)
 
     async def search(self, request: SearchRequest) -> SearchResults:
         return await self.mapped.search(request)

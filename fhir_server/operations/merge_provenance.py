@@ -102,7 +102,8 @@ class ProvenanceRepository:
         return await self.read(resource_id)
 
     async def history(self, *, resource_id: str | None, since: datetime | None, count: int,
-                      offset: int) -> tuple[int, list[StoredResource]]:
+                      offset: int, at: tuple[datetime, datetime] | None = None
+                      ) -> tuple[int, list[StoredResource]]:
         raise _refused("history")
 
     async def search(self, request: SearchRequest) -> SearchResults:

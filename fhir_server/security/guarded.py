@@ -145,7 +145,8 @@ class GuardedRepository:
                                    lambda stored: self._stored_access(subtype, stored))
 
     async def history(self, *, resource_id: str | None, since: datetime | None, count: int,
-                      offset: int) -> tuple[int, list[StoredResource]]:
+                      offset: int, at: tuple[datetime, datetime] | None = None
+                      ) -> tuple[int, list[StoredResource]]:
         subtype = "history-type" if resource_id is None else "history-instance"
         entities: tuple[str, ...] = () if resource_id is None else (self._name(resource_id),)
 
@@ -159,7 +160,7 @@ class GuardedRepository:
                     self._policy.check_visible(reach, current.resource,
                                                self._name(resource_id))
             total, items = await self._inner.history(resource_id=resource_id, since=since,
-                                                     count=count, offset=offset)
+                                                     count=count, offset=offset, at=at)
             return total, [self._shown(item) for item in items]
 
         def describe(page: tuple[int, list[StoredResource]]) -> Access:

@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
 from fhir_server.errors import InvalidRequest, MethodNotAllowed, NotFound
 from fhir_server.http.body import read_body
@@ -143,6 +143,22 @@ def _write_criteria(request: Request, resource_type: str, interaction: str) -> s
     return urlencode(pairs)
 
 
+def _conditional_repository(request: Request, resource_type: str) -> ResourceRepository:
+    """The repository of a conditional write's type. A path that names no type but that other
+    routes serve with other methods (``DELETE /fhir/metadata``) answers 405 with what they
+    allow, as before ``[type]`` took PUT, PATCH and DELETE."""
+    if resource_type not in repositories_for(request):
+        others = [route for route in request.app.router.routes if isinstance(route, Route)
+                  and route.matches(request.scope)[0] is Match.PARTIAL]
+        allowed = {method for route in others for method in route.methods or ()}
+        if allowed:
+            request.scope["endpoint"] = others[0].endpoint  # the access log names that route
+            raise MethodNotAllowed(f"{request.method} is not allowed on "
+                                   f"{request.url.path[:200]}",
+                                   headers={"Allow": ", ".join(sorted(allowed))})
+    return _repository(request, resource_type)
+
+
 def _declared_resource(request: Request, resource_type: str) -> dict[str, Any]:
     rest = services_of(request).capability_statement.get("rest") or [{}]
     return next((resource for resource in rest[0].get("resource", [])
@@ -152,7 +168,7 @@ def _declared_resource(request: Request, resource_type: str) -> dict[str, Any]:
 async def conditional_update_route(request: Request) -> Response:
     """PUT [type]?criteria: https://hl7.org/fhir/R4/http.html#cond-update"""
     resource_type = request.path_params["resource_type"]
-    repository = _repository(request, resource_type)
+    repository = _conditional_repository(request, resource_type)
     criteria = _write_criteria(request, resource_type, "update")
     if_match = if_match_version(request.headers.get("if-match"))
     resource = await _resource_body(request, resource_type)
@@ -163,7 +179,7 @@ async def conditional_update_route(request: Request) -> Response:
 async def conditional_patch_route(request: Request) -> Response:
     """PATCH [type]?criteria (JSON Patch): the one match, as PATCH [type]/[id] would."""
     resource_type = request.path_params["resource_type"]
-    repository = _repository(request, resource_type)
+    repository = _conditional_repository(request, resource_type)
     criteria = _write_criteria(request, resource_type, "patch")
     if_match = if_match_version(request.headers.get("if-match"))
     operations = await _patch_operations(request)
@@ -175,7 +191,7 @@ async def conditional_patch_route(request: Request) -> Response:
 async def conditional_delete_route(request: Request) -> Response:
     """DELETE [type]?criteria: https://hl7.org/fhir/R4/http.html#3.1.0.7.1"""
     resource_type = request.path_params["resource_type"]
-    repository = _repository(request, resource_type)
+    repository = _conditional_repository(request, resource_type)
     criteria = _write_criteria(request, resource_type, "delete")
     return _render(request, await conditional_writes.conditional_delete(
         services_of(request).engine, repository, criteria))

@@ -68,6 +68,9 @@ SERVED_ROUTES: dict[tuple[str, str], str | None] = {
     ("GET", "/fhir/metadata"): None,
     ("POST", "/fhir/{resource_type}"): "create",
     ("GET", "/fhir/{resource_type}"): "search-type",
+    ("PUT", "/fhir/{resource_type}"): "update",  # conditional update
+    ("PATCH", "/fhir/{resource_type}"): "patch",  # conditional patch
+    ("DELETE", "/fhir/{resource_type}"): "delete",  # conditional delete
     ("POST", "/fhir/{resource_type}/_search"): "search-type",
     ("GET", "/fhir/{resource_type}/_history"): "history-type",
     ("GET", "/fhir/{resource_type}/{resource_id}"): "read",

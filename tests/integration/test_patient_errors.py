@@ -443,7 +443,8 @@ def test_unknown_resource_type_is_404(client: TestClient, method: str, path: str
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("POST", f"{PATIENTS}/123"), ("DELETE", PATIENTS), ("POST", f"{PATIENTS}/_history")],
+    [("POST", f"{PATIENTS}/123"), ("DELETE", "/fhir/metadata"),
+     ("POST", f"{PATIENTS}/_history")],
 )
 def test_method_not_allowed_is_405_outcome(
     client: TestClient, existing: dict, method: str, path: str

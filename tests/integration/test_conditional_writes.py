@@ -8,10 +8,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from tests.factories import (
     FHIR_JSON,
@@ -22,6 +25,7 @@ from tests.factories import (
     issue_codes,
     patient,
 )
+from tests.integration.test_search_fuzz import DOCUMENT_QUERIES, QUERIES, _encoded
 
 IDS = "http://hospital.example.org/ids"
 BY_IDENTIFIER = f"/fhir/Patient?identifier={IDS}|A-1001"
@@ -268,3 +272,54 @@ def test_conditional_creates_sent_at_once_create_one_resource(client: TestClient
     statuses = sorted(response.status_code for response in responses)
     assert statuses == [200, 200, 200, 201], [response.text for response in responses]
     assert len(client.get(BY_IDENTIFIER).json()["entry"]) == 1
+
+
+MATCHING = {
+    "Patient": [("identifier", f"{IDS}|A-1001"), ("family", "Rivera"), ("given", "Ana"),
+                ("gender", "female"), ("birthdate", "1984-03-09"), ("_id", "p-1"),
+                ("email", "ana.rivera@example.org"), ("identifier", f"{IDS}|nobody")],
+    "DocumentReference": [("identifier", "urn:example:documents|doc-1"),
+                          ("subject", "Patient/p-1"), ("status", "current"),
+                          ("patient", "p-1"), ("status", "superseded")],
+}
+"""Criteria that select the stored resources (or, the last ones, none)."""
+CRITERIA = {resource_type: st.one_of(
+    fuzz.map(_encoded),
+    st.lists(st.sampled_from(MATCHING[resource_type]), min_size=1, max_size=3).map(urlencode))
+    for resource_type, fuzz in (("Patient", QUERIES), ("DocumentReference", DOCUMENT_QUERIES))}
+PATCHES = {"Patient": [{"op": "replace", "path": "/gender", "value": "female"}],
+           "DocumentReference": [{"op": "replace", "path": "/status", "value": "current"}]}
+
+
+def _live(client: TestClient, resource_type: str) -> int:
+    total: int = client.get(f"/fhir/{resource_type}?_summary=count").json()["total"]
+    return total
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), method=st.sampled_from(["PUT", "PATCH", "DELETE"]),
+       resource_type=st.sampled_from(sorted(CRITERIA)))
+def test_random_criteria_never_fail_or_write_on_refusal(
+        client: TestClient, data: st.DataObject, method: str, resource_type: str) -> None:
+    """Random criteria: never a server error; a refusal writes nothing; a delete removes at
+    most one resource and an update or patch changes or adds at most one version."""
+    if not _live(client, "Patient"):
+        client.put("/fhir/Patient/p-1", json=patient(id="p-1"), headers=FHIR_JSON)
+        client.post("/fhir/DocumentReference", json=document_reference(), headers=FHIR_JSON)
+    encoded = data.draw(CRITERIA[resource_type])
+    before = _history_total(client, resource_type), _live(client, resource_type)
+    body: Any = (PATCHES[resource_type] if method == "PATCH" else
+                 patient() if resource_type == "Patient" else document_reference())
+    headers = JSON_PATCH if method == "PATCH" else FHIR_JSON
+    response = client.request(method, f"/fhir/{resource_type}?{encoded}", json=body,
+                              headers=headers)
+    assert response.status_code < 500, (method, encoded, response.text)
+    event(f"{method} {resource_type} {response.status_code}")
+    after = _history_total(client, resource_type), _live(client, resource_type)
+    if response.status_code >= 400:
+        assert response.json()["resourceType"] == "OperationOutcome"
+        assert after == before, (method, encoded, response.text)
+    else:
+        assert after[0] - before[0] in (0, 1), (method, encoded)
+        assert abs(after[1] - before[1]) <= 1, (method, encoded)

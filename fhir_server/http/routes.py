@@ -240,6 +240,7 @@ async def _history(request: Request, resource_type: str, resource_id: str | None
         resource_id=resource_id, params=dict(request.query_params),
         default_count=services.settings.page_size_default,
         max_count=services.settings.page_size_max,
+        strict=prefer_handling(request.headers.get("prefer")) == "strict",
     )
     return _render(request, result)
 

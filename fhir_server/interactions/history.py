@@ -35,6 +35,22 @@ def parse_paging(
     return count, offset, since
 
 
+HISTORY_PARAMETERS = frozenset({"_count", "_offset", "_since", "_at"})
+"""What history takes (``_format`` and ``_pretty`` are the server's, kept in the links)."""
+_FORMAT_PARAMETERS = frozenset({"_format", "_pretty"})
+
+
+def _known(params: dict[str, str], *, strict: bool) -> dict[str, str]:
+    unknown = sorted(name for name in params
+                     if name not in HISTORY_PARAMETERS | _FORMAT_PARAMETERS)
+    if unknown and strict:
+        raise InvalidRequest(
+            f"History does not support the parameters {', '.join(n[:80] for n in unknown[:10])}"
+            f" (it takes {', '.join(sorted(HISTORY_PARAMETERS))}); without Prefer: "
+            "handling=strict they are ignored")
+    return {name: value for name, value in params.items() if name not in unknown}
+
+
 def parse_at(params: dict[str, str]) -> tuple[datetime, datetime] | None:
     """The period ``_at`` names (its first and last instant, by the value's precision: a year,
     a month, a day, a minute, a second or less), or None without ``_at``."""
@@ -72,7 +88,11 @@ async def history(
     params: dict[str, str],
     default_count: int,
     max_count: int,
+    strict: bool = False,
 ) -> InteractionResult:
+    """``strict`` (``Prefer: handling=strict``): a parameter history does not take is 400;
+    otherwise it is ignored and left out of the links."""
+    params = _known(params, strict=strict)
     count, offset, since = parse_paging(params, default_count=default_count, max_count=max_count)
     total, versions = await repository.history(
         resource_id=resource_id, since=since, count=count, offset=offset,

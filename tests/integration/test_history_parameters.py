@@ -1,6 +1,8 @@
-"""History ``_at`` (http.html#history): only the versions that were current at some point of the
-period the value names (a year, a month, a day, a minute, a second or an exact instant), on
-instance and type history; with ``_since`` both apply. A value that is not a date is 400."""
+"""History parameters (http.html#history). ``_at``: only the versions that were current at some
+point of the period the value names (a year, a month, a day, a minute, a second or an exact
+instant), on instance and type history; with ``_since`` both apply; a value that is not a date
+is 400. Parameters history does not take: 400 under ``Prefer: handling=strict``, else ignored
+and left out of the links."""
 
 from __future__ import annotations
 
@@ -95,3 +97,15 @@ def test_a_bad_at_is_400(client: TestClient, value: str) -> None:
     response = client.get("/fhir/Patient/h-1/_history", params={"_at": value})
     assert response.status_code == 400, response.text
     assert "_at" in response.json()["issue"][0]["diagnostics"]
+
+
+def test_strict_handling_refuses_what_history_does_not_take(client: TestClient) -> None:
+    client.put("/fhir/Patient/h-1", json=patient(id="h-1"), headers=FHIR_JSON)
+    refused = client.get("/fhir/Patient/h-1/_history", params={"_list": "x", "colour": "red"},
+                         headers={"Prefer": "handling=strict"})
+    assert refused.status_code == 400, refused.text
+    assert "_list, colour" in refused.json()["issue"][0]["diagnostics"]
+    lenient = client.get("/fhir/Patient/_history", params={"colour": "red", "_count": "5"})
+    assert lenient.status_code == 200, lenient.text
+    assert lenient.json()["total"] == 1
+    assert all("colour" not in link["url"] for link in lenient.json()["link"])

@@ -19,13 +19,15 @@ from starlette.responses import Response
 _TAG = re.compile(r'\s*(?:W/)?"([^"]*)"\s*')
 
 
-def not_modified(request: Request, version_id: int, last_updated: datetime) -> bool:
-    """Whether the client's copy (per its validators) is this version."""
+def not_modified(request: Request, version_id: int | str,
+                 last_updated: datetime | None) -> bool:
+    """Whether the client's copy (per its validators) is this version (``version_id``: the
+    ETag's value; without ``last_updated`` only If-None-Match can tell)."""
     tags = request.headers.get("if-none-match")
     if tags is not None:
         return _any_tag_matches(tags, str(version_id))
     since = request.headers.get("if-modified-since")
-    if since is None:
+    if since is None or last_updated is None:
         return False
     try:
         date = parsedate_to_datetime(since)
@@ -43,8 +45,14 @@ def _any_tag_matches(header: str, version: str) -> bool:
                for part in header.split(","))
 
 
-def not_modified_response(version_id: int, last_updated: datetime) -> Response:
+def not_modified_response(version_id: int | str, last_updated: datetime | None) -> Response:
     """304 with the validators the full answer would carry (ETag, Last-Modified)."""
-    return Response(status_code=304, headers={
-        "ETag": f'W/"{version_id}"',
-        "Last-Modified": format_datetime(last_updated, usegmt=True)})
+    return Response(status_code=304, headers=validator_headers(version_id, last_updated))
+
+
+def validator_headers(version_id: int | str, last_updated: datetime | None) -> dict[str, str]:
+    """ETag (weak: the resource's version, not its bytes) and Last-Modified when known."""
+    headers = {"ETag": f'W/"{version_id}"'}
+    if last_updated is not None:
+        headers["Last-Modified"] = format_datetime(last_updated, usegmt=True)
+    return headers

@@ -19,6 +19,11 @@ from starlette.routing import Route
 from fhir_server.errors import InvalidRequest, MethodNotAllowed, NotFound
 from fhir_server.http import routes
 from fhir_server.http.body import read_body
+from fhir_server.http.conditional_read import (
+    not_modified,
+    not_modified_response,
+    validator_headers,
+)
 from fhir_server.http.negotiation import check_body_type, response_format
 from fhir_server.http.preconditions import prefer_handling
 from fhir_server.http.responses import json_response
@@ -28,6 +33,7 @@ from fhir_server.validation.resource import parse_json
 from storage.stored import now
 from terminology.catalog_search import PARAMETERS, BadSearch, parse_criteria, search
 from terminology.content import TYPES, catalog
+from terminology.validators import validators
 
 RESULT_PARAMETERS = frozenset({"_count", "_offset", "_summary", "_total", "_format", "_pretty"})
 SUMMARY_LEFT_OUT = ("compose", "concept", "group", "expansion", "text")
@@ -84,7 +90,10 @@ def read_route(resource_type: str) -> Handler:
         resource = catalog().by_id(resource_type, resource_id)
         if resource is None:
             raise NotFound(f"{resource_type}/{resource_id} is not bundled with this server")
-        return json_response(resource)
+        tag, last_modified = validators(resource_type, resource_id)
+        if not_modified(request, tag, last_modified):
+            return not_modified_response(tag, last_modified)
+        return json_response(resource, headers=validator_headers(tag, last_modified))
 
     return read
 

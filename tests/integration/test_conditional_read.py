@@ -105,5 +105,36 @@ def test_binary_bytes_are_not_sent_again_to_a_client_that_holds_them(
 def test_the_capability_statement_declares_conditional_read(client: TestClient) -> None:
     resources = {resource["type"]: resource for resource in
                  client.get("/fhir/metadata").json()["rest"][0]["resource"]}
-    for resource_type in (*MAKERS, "Provenance", "AuditEvent"):
+    for resource_type in (*MAKERS, "Provenance", "AuditEvent", "ValueSet", "CodeSystem",
+                          "ConceptMap"):
         assert resources[resource_type]["conditionalRead"] == "full-support", resource_type
+
+
+@pytest.mark.parametrize("url", ["/fhir/ValueSet/languages", "/fhir/CodeSystem/cdcrec",
+                                 "/fhir/ConceptMap/prm-message-channel"])
+def test_bundled_terminology_is_read_conditionally(client: TestClient, url: str) -> None:
+    """The bundled resources carry no versionId: their ETag comes from their content, their
+    Last-Modified (when they say) from meta.lastUpdated or their date."""
+    first = client.get(url)
+    etag = first.headers["etag"]
+    assert first.status_code == 200 and etag.startswith('W/"') and len(etag) == 20
+    assert client.get(url).headers["etag"] == etag
+
+    def unchanged(response: Any) -> bool:
+        return (response.status_code == 304 and response.content == b""
+                and response.headers["etag"] == etag
+                and response.headers.get("last-modified") == first.headers.get("last-modified"))
+
+    for matching in (etag, etag[2:], "*", f'W/"0000000000000000", {etag}'):
+        assert unchanged(client.get(url, headers={"If-None-Match": matching})), matching
+    other = client.get(url, headers={"If-None-Match": 'W/"0000000000000000"'})
+    assert other.status_code == 200 and other.json() == first.json()
+    assert client.get(url, headers={"If-Modified-Since": OLD_DATE}).status_code == 200
+    if "last-modified" in first.headers:
+        assert unchanged(client.get(url, headers={
+            "If-Modified-Since": first.headers["last-modified"]}))
+
+
+def test_some_bundled_terminology_says_when_it_changed(client: TestClient) -> None:
+    response = client.get("/fhir/ValueSet/languages")
+    assert response.headers["last-modified"].endswith(" GMT")

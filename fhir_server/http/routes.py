@@ -128,10 +128,11 @@ def _write_criteria(request: Request, resource_type: str, interaction: str) -> s
     allowed = (bool(declared.get("conditionalUpdate")) if interaction != "delete"
                else declared.get("conditionalDelete", "not-supported") != "not-supported")
     if not allowed:
+        creates = any(item.get("code") == "create" for item in declared.get("interaction", []))
         raise MethodNotAllowed(
             f"Conditional {interaction} is not supported for {resource_type}; "
             f"{request.method} [type]/[id] names one resource",
-            headers={"Allow": "GET, HEAD, POST"})
+            headers={"Allow": "GET, HEAD, POST" if creates else "GET, HEAD"})
     pairs = [(name, value)
              for name, value in parse_qsl(request.url.query, keep_blank_values=True)
              if name not in _FORMAT_PARAMETERS]

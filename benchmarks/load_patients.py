@@ -7,7 +7,9 @@ Every patient goes through the product's own mapping (``mappings.patient.resourc
 the same keys, phone region and MRN system as the server, from the ``FHIR_*`` environment),
 so each column and child table is filled as a create over the API would fill it, plus one
 ``resource_history`` row (POST, version 1). Worker processes generate, map and format the
-rows as COPY text; the main process streams each batch into the tables in one transaction.
+rows as COPY text; the main process streams each batch into the tables in one transaction, or,
+into empty tables, the whole load in one transaction that TRUNCATEs them first and COPYs
+``WITH (FREEZE)`` (the rows go in frozen and all-visible; the closing VACUUM has little left).
 Run the server with the same ``FHIR_DATA_DIR`` / ``FHIR_ENCRYPTION_KEYS`` / ``FHIR_HASH_KEY``
 so it can decrypt the SSNs.
 """
@@ -198,18 +200,42 @@ def _bounded(pool: Pool, jobs: list[BatchJob], ahead: int) -> Iterator[BatchRows
 # ------------------------------------------------------------------------- database side
 
 
-def copy_batch(connection: psycopg.Connection[Any], plan: CopyPlan, rows: BatchRows) -> None:
-    """COPY one batch into every table (parents first) in one transaction."""
-    with connection.transaction(), connection.cursor() as cursor:
+def copy_batch(connection: psycopg.Connection[Any], plan: CopyPlan, rows: BatchRows, *,
+               freeze: bool = False) -> None:
+    """COPY one batch into every table (parents first): in a transaction of its own, or with
+    ``freeze`` in the caller's, which emptied the tables with TRUNCATE (see ``freezable``)."""
+    with (contextlib.nullcontext() if freeze else connection.transaction()), \
+            connection.cursor() as cursor:
         for table in TABLES:
             data = rows.copy_text.get(table.name)
             if not data:
                 continue
-            statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            statement = sql.SQL("COPY {} ({}) FROM STDIN" + (" WITH (FREEZE)" if freeze else "")
+                                ).format(
                 sql.Identifier(table.name),
                 sql.SQL(", ").join(map(sql.Identifier, plan.columns[table.name])))
             with cursor.copy(statement) as copy:
                 copy.write(data)
+
+
+_REFERENCED_FROM_ELSEWHERE = """
+SELECT 1 FROM pg_constraint c
+WHERE c.contype = 'f' AND c.confrelid::regclass::text = ANY(%(tables)s)
+  AND NOT c.conrelid::regclass::text = ANY(%(tables)s)"""
+
+
+def freezable(connection: psycopg.Connection[Any]) -> bool:
+    """Whether the whole load may run as one transaction that TRUNCATEs the tables first and
+    COPYs ``WITH (FREEZE)``: the rows go in frozen and marked all-visible, so the closing
+    VACUUM has next to nothing to do. Only when every table is empty (TRUNCATE then removes
+    nothing) and no other table has a foreign key into them (TRUNCATE would refuse)."""
+    names = [table.name for table in TABLES]
+    for name in names:
+        query = sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(name))
+        row = connection.execute(query).fetchone()
+        if row is None or row[0]:
+            return False
+    return connection.execute(_REFERENCED_FROM_ELSEWHERE, {"tables": names}).fetchone() is None
 
 
 # ---------------------------------------------------------------------------- command
@@ -276,12 +302,18 @@ def load(args: argparse.Namespace, started: float) -> float:
         load_started = last_report = time.monotonic()
         empty = connection.execute("SELECT NOT EXISTS (SELECT 1 FROM patients)").fetchone()
         defer = not args.keep_indexes and bool(empty and empty[0])
+        freeze = defer and freezable(connection)
         with (indexes_deferred(connection, [table.name for table in TABLES], log,
                                conninfo=conninfo(args.database_url),
                                connections=MAINTENANCE_CONNECTIONS) if defer
-              else contextlib.nullcontext()):
+              else contextlib.nullcontext()), \
+                (connection.transaction() if freeze else contextlib.nullcontext()):
+            if freeze:
+                log("one transaction: TRUNCATE, then COPY ... WITH (FREEZE)")
+                connection.execute(sql.SQL("TRUNCATE {}").format(
+                    sql.SQL(", ").join(sql.Identifier(table.name) for table in TABLES)))
             for rows in batch_results(jobs, args.workers, plan):
-                copy_batch(connection, plan, rows)
+                copy_batch(connection, plan, rows, freeze=freeze)
                 loaded += rows.count
                 moment = time.monotonic()
                 if moment - last_report >= PROGRESS_SECONDS or loaded == args.count:

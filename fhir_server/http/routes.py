@@ -109,15 +109,20 @@ def _create_criteria(request: Request) -> str | None:
     """If-None-Exist, or search parameters in the URL (``POST Patient?identifier=x|1``, how
     fhirpy's ``get_or_create`` asks): the same conditional create, never silently ignored."""
     header = request.headers.get("if-none-exist")
-    pairs = [(name, value)
-             for name, value in parse_qsl(request.url.query, keep_blank_values=True)
-             if name not in _FORMAT_PARAMETERS]
-    if not pairs:
+    criteria = _url_criteria(request)
+    if not criteria:
         return header
     if header is not None:
         raise InvalidRequest("Conditional create criteria are given both in If-None-Exist and "
                              "in the URL; send them once")
-    return urlencode(pairs)
+    return criteria
+
+
+def _url_criteria(request: Request) -> str:
+    """The URL's query as search criteria: ``_format`` and ``_pretty`` are not criteria."""
+    return urlencode([(name, value)
+                      for name, value in parse_qsl(request.url.query, keep_blank_values=True)
+                      if name not in _FORMAT_PARAMETERS])
 
 
 def _write_criteria(request: Request, resource_type: str, interaction: str) -> str:
@@ -133,15 +138,13 @@ def _write_criteria(request: Request, resource_type: str, interaction: str) -> s
             f"Conditional {interaction} is not supported for {resource_type}; "
             f"{request.method} [type]/[id] names one resource",
             headers={"Allow": "GET, HEAD, POST" if creates else "GET, HEAD"})
-    pairs = [(name, value)
-             for name, value in parse_qsl(request.url.query, keep_blank_values=True)
-             if name not in _FORMAT_PARAMETERS]
-    if not pairs:
+    criteria = _url_criteria(request)
+    if not criteria:
         raise InvalidRequest(
             f"A conditional {interaction} needs search criteria in the URL "
             f"({request.method} [base]/{resource_type}?identifier=system|value); to "
             f"{interaction} one known resource, use [base]/{resource_type}/[id]")
-    return urlencode(pairs)
+    return criteria
 
 
 def _conditional_repository(request: Request, resource_type: str) -> ResourceRepository:

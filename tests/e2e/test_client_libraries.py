@@ -83,6 +83,14 @@ def _patient(family: str, given: str = "Ana", **elements: Any) -> dict[str, Any]
 # --- fhirpy -----------------------------------------------------------------------------------
 
 
+def _tagged_patient_search(base: str, tag: str) -> tuple[AsyncFHIRClient, dict[str, str], Any]:
+    """A fhirpy client, an identifier unique to this test, and the Patient search by it."""
+    fhir = AsyncFHIRClient(base)
+    identifier = {"system": "urn:example:fhirpy", "value": tag}
+    return fhir, identifier, fhir.resources("Patient").search(
+        identifier=f"urn:example:fhirpy|{tag}")
+
+
 def test_fhirpy_creates_reads_updates_and_deletes(base: str, tag: str) -> None:
     async def scenario() -> None:
         fhir = AsyncFHIRClient(base)
@@ -108,9 +116,7 @@ def test_fhirpy_creates_reads_updates_and_deletes(base: str, tag: str) -> None:
 def test_fhirpy_get_or_create_returns_the_existing_patient(base: str, tag: str) -> None:
     """fhirpy's conditional create puts the criteria in the URL, not in If-None-Exist."""
     async def scenario() -> None:
-        fhir = AsyncFHIRClient(base)
-        identifier = {"system": "urn:example:fhirpy", "value": tag}
-        search = fhir.resources("Patient").search(identifier=f"urn:example:fhirpy|{tag}")
+        fhir, identifier, search = _tagged_patient_search(base, tag)
 
         first, created = await search.get_or_create(
             fhir.resource("Patient", **_patient(f"Py{tag}", identifier=[identifier])))
@@ -128,9 +134,7 @@ def test_fhirpy_conditional_update_and_delete(base: str, tag: str) -> None:
     """fhirpy's ``search(...).update()`` and ``search(...).delete()``: PUT and DELETE at
     ``Patient?criteria``."""
     async def scenario() -> None:
-        fhir = AsyncFHIRClient(base)
-        identifier = {"system": "urn:example:fhirpy", "value": tag}
-        search = fhir.resources("Patient").search(identifier=f"urn:example:fhirpy|{tag}")
+        fhir, identifier, search = _tagged_patient_search(base, tag)
 
         first, created = await search.update(
             fhir.resource("Patient", **_patient(f"Py{tag}", identifier=[identifier])))
